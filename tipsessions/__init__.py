@@ -1,0 +1,34 @@
+"""tipsessions: sessions for webapp2's class-based handlers.
+
+See the README and ``docs/`` for a tour; every public name is re-exported
+here.
+"""
+
+from .errors import (
+    BackendUnavailable,
+    ConfigError,
+    SerializationError,
+    SessionConflict,
+    SessionError,
+    SessionTooLarge,
+)
+from .handlers import BaseHandler, SessionMiddleware, SessionMixin
+from .session import Session
+from .store import SessionStore, get_store
+
+__all__ = [
+    "BackendUnavailable",
+    "BaseHandler",
+    "ConfigError",
+    "SerializationError",
+    "Session",
+    "SessionConflict",
+    "SessionError",
+    "SessionMiddleware",
+    "SessionMixin",
+    "SessionStore",
+    "SessionTooLarge",
+    "get_store",
+]
+
+__version__ = "0.1.0"

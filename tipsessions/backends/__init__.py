@@ -1,0 +1,1 @@
+"""Session backends: the interface in :mod:`.base`, one module per backend."""

@@ -1,0 +1,323 @@
+"""Configuration: the defaults, and validation into :class:`Settings`.
+
+Settings live under ``config["tipsessions"]`` of the webapp2 application.
+They are checked once, when the first store of an application is built, so a
+typo or a missing secret fails loudly on the first request that uses a
+session instead of quietly running on a default.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ConfigError
+
+#: Every setting and its default. Keys left out of the application's
+#: configuration take these values; keys not listed here are refused (typo
+#: protection), except the option sections of backends added under
+#: ``backends``.
+DEFAULTS: dict[str, Any] = {
+    #: Required. A string, or a list of strings to rotate keys: the first
+    #: signs and encrypts, every one verifies and decrypts.
+    "secret_key": None,
+    #: Backend of ``get_session()`` when no ``backend`` is given.
+    "default_backend": "securecookie",
+    #: Cookie name of ``get_session()`` when no ``name`` is given.
+    "cookie_name": "session",
+    #: Idle timeout in seconds: a session not used for longer reads as new.
+    #: ``None`` keeps cookie sessions for as long as the browser keeps the
+    #: cookie, and server-side ones for ``server_ttl``.
+    "session_max_age": None,
+    #: Hard lifetime in seconds from creation; activity never extends it.
+    "session_absolute_max_age": None,
+    #: A session that is only read is kept alive by re-issuing its cookie (and
+    #: touching its server-side expiry) at most this often, in seconds, and
+    #: at least every tenth of ``session_max_age``; most read-only requests
+    #: therefore send no ``Set-Cookie`` at all.
+    "session_refresh_interval": 60,
+    #: Idle lifetime in seconds of a server-side record when
+    #: ``session_max_age`` is ``None``, so abandoned sessions never pile up.
+    "server_ttl": 14 * 24 * 3600,
+    #: Seconds an id replaced by ``regenerate_id()`` stays a tombstone: a
+    #: request still carrying it reaches no data and sets no cookie.
+    "regenerate_grace": 30,
+    #: ``"raise"`` turns an unreachable backend server into
+    #: :class:`~tipsessions.BackendUnavailable`; ``"degrade"`` logs it and
+    #: serves an empty session that is never saved.
+    "on_backend_error": "raise",
+    #: Attributes of every session cookie; ``get_session(cookie_args=...)``
+    #: and ``set_cookie(**cookie_args)`` override them per cookie.
+    "cookie_args": {
+        "max_age": None,
+        "domain": None,
+        "path": "/",
+        "secure": False,
+        "httponly": True,
+        "samesite": "Lax",
+    },
+    #: Extra or replacement backends: name -> class or ``"dotted.path"``.
+    "backends": {},
+    "memory": {
+        #: Sessions kept before the least recently used is evicted.
+        "max_entries": 10000,
+    },
+    "file": {
+        #: Folder of the session files; ``None`` is ``./sessions``.
+        "path": None,
+        #: File name of a session; ``%s`` receives a hash of its id.
+        "filename_template": "tip_%s.sess",
+    },
+    "memcache": {
+        #: ``"host:port"`` strings; several spread sessions by hashing.
+        "servers": ["127.0.0.1:11211"],
+        "prefix": "tipsess:",
+        "connect_timeout": 1.0,
+        "timeout": 1.0,
+    },
+    "redis": {
+        "url": "redis://127.0.0.1:6379/0",
+        "prefix": "tipsess:",
+        "connect_timeout": 1.0,
+        "socket_timeout": 1.0,
+    },
+    "datastore": {
+        #: ``None`` takes the project from the environment.
+        "project": None,
+        "namespace": None,
+        "kind": "Session",
+        #: Seconds each call may take, retries included.
+        "timeout": 5.0,
+    },
+}
+
+#: Built-in backends: name -> ``"module:Class"``, imported on first use so
+#: that an extra that is not installed costs nothing until it is asked for.
+BUILTIN_BACKENDS: dict[str, str] = {
+    "securecookie": "tipsessions.backends.securecookie:SecureCookieBackend",
+    "encryptedcookie": "tipsessions.backends.encryptedcookie:EncryptedCookieBackend",
+    "memory": "tipsessions.backends.memory:MemoryBackend",
+    "file": "tipsessions.backends.file:FileBackend",
+    "memcache": "tipsessions.backends.memcache:MemcacheBackend",
+    "redis": "tipsessions.backends.redis:RedisBackend",
+    "datastore": "tipsessions.backends.datastore:DatastoreBackend",
+}
+
+#: The ``pip install "tipsessions[extra]"`` that brings a backend's client.
+BACKEND_EXTRAS: dict[str, str] = {
+    "memcache": "memcache",
+    "redis": "redis",
+    "datastore": "datastore",
+}
+
+_COOKIE_ARG_NAMES = frozenset(DEFAULTS["cookie_args"])
+_SAMESITE_VALUES = ("Lax", "Strict", "None", None)
+# RFC 6265 token characters: anything else breaks the Set-Cookie header.
+_COOKIE_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_MIN_SECRET_BYTES = 16
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated settings of one application."""
+
+    secret_keys: tuple[str, ...]
+    default_backend: str
+    cookie_name: str
+    session_max_age: int | None
+    session_absolute_max_age: int | None
+    session_refresh_interval: int
+    server_ttl: int
+    regenerate_grace: int
+    on_backend_error: str
+    cookie_args: Mapping[str, Any]
+    #: name -> class or dotted path, built-ins included.
+    backends: Mapping[str, Any]
+    #: name -> that backend's option section, defaults filled in.
+    backend_options: Mapping[str, Mapping[str, Any]]
+
+
+def load_settings(app_config: Mapping[str, Any] | None) -> Settings:
+    """Merge ``app_config["tipsessions"]`` over :data:`DEFAULTS` and check it."""
+    user = (app_config or {}).get("tipsessions")
+    if user is None:
+        raise ConfigError(
+            "tipsessions.secret_key",
+            'is required: add config["tipsessions"] = {"secret_key": "..."} '
+            "to the application's configuration",
+        )
+    if not isinstance(user, Mapping):
+        raise ConfigError("tipsessions", f"must be a dict, not {type(user).__name__}")
+
+    extra_backends = _backend_table(user.get("backends", {}))
+    backends: dict[str, Any] = {**BUILTIN_BACKENDS, **extra_backends}
+    for key in user:
+        if key not in DEFAULTS and key not in extra_backends:
+            raise ConfigError(f"tipsessions.{key}", "unknown setting (a typo?)")
+
+    options = _backend_options(user, extra_backends)
+    settings = Settings(
+        secret_keys=_secret_keys(user.get("secret_key")),
+        default_backend=_choice_of(user, "default_backend", backends),
+        cookie_name=check_cookie_name(
+            user.get("cookie_name", DEFAULTS["cookie_name"]), "tipsessions.cookie_name"
+        ),
+        session_max_age=_seconds(user, "session_max_age", optional=True),
+        session_absolute_max_age=_seconds(user, "session_absolute_max_age", optional=True),
+        session_refresh_interval=_seconds(user, "session_refresh_interval", zero_ok=True),
+        server_ttl=_seconds(user, "server_ttl"),
+        regenerate_grace=_seconds(user, "regenerate_grace", zero_ok=True),
+        on_backend_error=_choice_of(user, "on_backend_error", ("raise", "degrade")),
+        cookie_args=cookie_args(user.get("cookie_args", {}), "tipsessions.cookie_args"),
+        backends=backends,
+        backend_options=options,
+    )
+    return settings
+
+
+def cookie_args(given: Any, where: str, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Validate cookie attributes and lay them over ``base`` (or the defaults)."""
+    if not isinstance(given, Mapping):
+        raise ConfigError(where, f"must be a dict, not {type(given).__name__}")
+    merged = dict(DEFAULTS["cookie_args"] if base is None else base)
+    for name, value in given.items():
+        if name not in _COOKIE_ARG_NAMES:
+            raise ConfigError(f"{where}.{name}", "unknown cookie attribute")
+        merged[name] = value
+    if merged["max_age"] is not None:
+        check_seconds(merged["max_age"], f"{where}.max_age", zero_ok=True)
+    for flag in ("secure", "httponly"):
+        if not isinstance(merged[flag], bool):
+            raise ConfigError(f"{where}.{flag}", "must be True or False")
+    for text in ("domain", "path"):
+        if merged[text] is not None and not isinstance(merged[text], str):
+            raise ConfigError(f"{where}.{text}", "must be a string or None")
+    if merged["samesite"] not in _SAMESITE_VALUES:
+        raise ConfigError(f"{where}.samesite", 'must be "Lax", "Strict", "None" or None')
+    if merged["samesite"] == "None" and not merged["secure"]:
+        # Browsers reject SameSite=None without Secure, dropping the cookie.
+        raise ConfigError(f"{where}.samesite", 'SameSite="None" needs secure=True')
+    return merged
+
+
+def _secret_keys(value: Any) -> tuple[str, ...]:
+    keys = [value] if isinstance(value, str) else value
+    if not keys or not isinstance(keys, (list, tuple)):
+        raise ConfigError(
+            "tipsessions.secret_key",
+            "is required: a long random string, or a list of them to rotate keys",
+        )
+    for key in keys:
+        if not isinstance(key, str) or len(key.encode()) < _MIN_SECRET_BYTES:
+            raise ConfigError(
+                "tipsessions.secret_key",
+                f"each secret must be a string of at least {_MIN_SECRET_BYTES} bytes "
+                '(try: python -c "import secrets; print(secrets.token_urlsafe(32))")',
+            )
+    return tuple(keys)
+
+
+def check_cookie_name(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not _COOKIE_NAME.match(value):
+        raise ConfigError(where, f"{value!r} is not a valid cookie name")
+    return value
+
+
+def _choice_of(user: Mapping[str, Any], key: str, allowed: Any) -> str:
+    value = user.get(key, DEFAULTS[key])
+    if value not in allowed:
+        raise ConfigError(
+            f"tipsessions.{key}", f"{value!r} is not one of {', '.join(map(repr, allowed))}"
+        )
+    return str(value)
+
+
+def _seconds(
+    user: Mapping[str, Any], key: str, *, optional: bool = False, zero_ok: bool = False
+) -> Any:
+    value = user.get(key, DEFAULTS[key])
+    if value is None and optional:
+        return None
+    return check_seconds(value, f"tipsessions.{key}", zero_ok=zero_ok)
+
+
+def check_seconds(value: Any, where: str, *, zero_ok: bool = False) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < (0 if zero_ok else 1):
+        raise ConfigError(where, f"must be a whole number of seconds, not {value!r}")
+    return value
+
+
+def _backend_table(value: Any) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ConfigError("tipsessions.backends", "must be a dict of name -> class or dotted path")
+    for name, target in value.items():
+        if not isinstance(name, str) or not (isinstance(target, (str, type))):
+            raise ConfigError(f"tipsessions.backends.{name}", "must name a class or dotted path")
+    return dict(value)
+
+
+def _backend_options(
+    user: Mapping[str, Any], extra_backends: Mapping[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """Each backend's option section; built-in sections are checked key by key."""
+    sections: dict[str, dict[str, Any]] = {}
+    for name in [*BUILTIN_BACKENDS, *extra_backends]:
+        given = user.get(name, {})
+        where = f"tipsessions.{name}"
+        if not isinstance(given, Mapping):
+            raise ConfigError(where, f"must be a dict, not {type(given).__name__}")
+        defaults = DEFAULTS.get(name, {})
+        if name in BUILTIN_BACKENDS and name in DEFAULTS:
+            for key in given:
+                if key not in defaults:
+                    raise ConfigError(f"{where}.{key}", "unknown setting (a typo?)")
+        section = {**copy.deepcopy(defaults), **given}
+        _check_section(name, section, where)
+        sections[name] = section
+    return sections
+
+
+def _check_section(name: str, section: dict[str, Any], where: str) -> None:
+    def text(key: str, *, optional: bool = False) -> None:
+        value = section[key]
+        if not (isinstance(value, str) and value) and not (optional and value is None):
+            raise ConfigError(f"{where}.{key}", f"must be a non-empty string, not {value!r}")
+
+    def timeout(key: str) -> None:
+        value = section[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise ConfigError(f"{where}.{key}", f"must be a positive number, not {value!r}")
+
+    if name == "memory":
+        check_seconds(section["max_entries"], f"{where}.max_entries")
+    elif name == "file":
+        text("path", optional=True)
+        template = section["filename_template"]
+        if not isinstance(template, str) or template.count("%s") != 1 or "/" in template:
+            raise ConfigError(
+                f"{where}.filename_template", "must be a file name with exactly one %s"
+            )
+    elif name == "memcache":
+        servers = section["servers"]
+        if isinstance(servers, str):
+            servers = section["servers"] = [servers]
+        if not servers or not all(isinstance(s, str) and ":" in s for s in servers):
+            raise ConfigError(f"{where}.servers", 'must be a list of "host:port" strings')
+        text("prefix")
+        timeout("connect_timeout")
+        timeout("timeout")
+    elif name == "redis":
+        text("url")
+        if not section["url"].startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError(f"{where}.url", "must start with redis://, rediss:// or unix://")
+        text("prefix")
+        timeout("connect_timeout")
+        timeout("socket_timeout")
+    elif name == "datastore":
+        text("project", optional=True)
+        text("namespace", optional=True)
+        text("kind")
+        timeout("timeout")

@@ -1,0 +1,221 @@
+"""The session object handlers use: a dict that knows what changed.
+
+Change tracking compares each value's canonical JSON with what was loaded,
+so ``session["cart"].append(3)`` is saved without the user flagging it.
+Alongside the data live flashes (read once), transient values (this request
+only, never stored) and the two lifecycle requests, ``regenerate_id()`` and
+``invalidate()``, which the backend carries out when the session is saved.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import SerializationError
+from .record import ChangeSet, FlashEntry, Record, canonical, check_json, new_flash_id
+
+_MISSING: Any = object()
+
+
+class Session(dict[str, Any]):
+    """One named session of a request.
+
+    ``new`` is True when no valid stored session came with the request.
+    ``state`` is the backend's own bookkeeping (an id, a cookie timestamp);
+    nothing outside the backend reads it.
+    """
+
+    def __init__(self, record: Record | None = None, *, new: bool = True, state: Any = None):
+        record = record if record is not None else Record(created=int(time.time()))
+        super().__init__(record.data)
+        self.new = new
+        self.state = state
+        self.created = record.created
+        self._flashes: dict[str, list[FlashEntry]] = {
+            key: list(entries) for key, entries in record.flashes.items()
+        }
+        self._transient: dict[str, Any] = {}
+        self.regenerate_requested = False
+        self.invalidated = False
+        self._mark_clean()
+
+    def _mark_clean(self) -> None:
+        """Take the current contents as the baseline changes are measured from."""
+        self._loaded_keys = set(self)
+        # Immutable values can only change through __setitem__, which is
+        # tracked; only lists and dicts need their text remembered.
+        self._snapshot = {
+            key: canonical(value)
+            for key, value in dict.items(self)
+            if isinstance(value, (list, dict))
+        }
+        self._touched: set[str] = set()
+        self._flashes_added: dict[str, list[FlashEntry]] = {}
+        self._flashes_read: dict[str, set[str]] = {}
+
+    # -- the dict API, tracked ----------------------------------------------
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self._transient:
+            return self._transient[key]
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in self._transient:
+            return self._transient[key]
+        return super().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._transient or super().__contains__(key)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if not isinstance(key, str):
+            raise TypeError(f"session keys are strings, not {type(key).__name__}")
+        check_json(key, value)
+        self._touched.add(key)
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self._touched.add(key)
+
+    def pop(self, key: str, default: Any = _MISSING) -> Any:
+        if super().__contains__(key):
+            self._touched.add(key)
+            return super().pop(key)
+        if default is _MISSING:
+            raise KeyError(key)
+        return default
+
+    def popitem(self) -> tuple[str, Any]:
+        key, value = super().popitem()
+        self._touched.add(key)
+        return key, value
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if not super().__contains__(key):
+            self[key] = default
+        return super().__getitem__(key)
+
+    def update(self, other: Any = (), /, **kwargs: Any) -> None:
+        pairs = other.items() if isinstance(other, Mapping) else other
+        for key, value in [*pairs, *kwargs.items()]:
+            self[key] = value
+
+    def __ior__(self, other: Any) -> Session:  # type: ignore[override,misc]
+        self.update(other)
+        return self
+
+    def clear(self) -> None:
+        self._touched.update(self)
+        super().clear()
+
+    def copy(self) -> dict[str, Any]:  # type: ignore[override]
+        """A plain dict of the stored data (transient values left out)."""
+        return dict(self)
+
+    # -- flashes ------------------------------------------------------------
+
+    def add_flash(self, value: Any, level: str | None = None, key: str = "_flash") -> None:
+        """Queue a message to show once, typically after a redirect."""
+        check_json(key, value)
+        check_json(key, level)
+        entry: FlashEntry = [new_flash_id(), value, level]
+        self._flashes.setdefault(key, []).append(entry)
+        self._flashes_added.setdefault(key, []).append(entry)
+
+    def get_flashes(self, key: str = "_flash") -> list[tuple[Any, str | None]]:
+        """Return ``(value, level)`` pairs, oldest first, and remove them."""
+        entries = self._flashes.pop(key, [])
+        added = self._flashes_added.get(key, [])
+        for entry in entries:
+            if entry in added:
+                added.remove(entry)
+            else:
+                self._flashes_read.setdefault(key, set()).add(entry[0])
+        if not added:
+            self._flashes_added.pop(key, None)
+        return [(entry[1], entry[2]) for entry in entries]
+
+    # -- transient values ---------------------------------------------------
+
+    def set_t(self, key: str, value: Any) -> None:
+        """Keep a value for this request only; it is never stored."""
+        self._transient[key] = value
+
+    def get_t(self, key: str, default: Any = None) -> Any:
+        return self._transient.get(key, default)
+
+    def delete_t(self, key: str) -> None:
+        self._transient.pop(key, None)
+
+    # -- lifecycle ----------------------------------------------------------
+
+    def regenerate_id(self) -> None:
+        """Move this session to a new id when saved; call it at login.
+
+        The old id then reaches nothing, so an id an attacker planted before
+        login (session fixation) is worthless after it.
+        """
+        self.regenerate_requested = True
+
+    def invalidate(self) -> None:
+        """Empty the session, delete it from its backend, expire its cookie.
+
+        Anything stored afterwards in the same request starts a new session.
+        """
+        super().clear()
+        self._flashes.clear()
+        self._transient.clear()
+        self.invalidated = True
+        self.regenerate_requested = False
+        self.new = True
+        self.created = int(time.time())
+        self._mark_clean()
+
+    # -- what the backend reads when saving ---------------------------------
+
+    @property
+    def modified(self) -> bool:
+        """True once anything was changed, nested values included."""
+        if self.regenerate_requested or self.invalidated:
+            return True
+        try:
+            return bool(self.changes())
+        except SerializationError:
+            return True  # a change that cannot be saved is still a change
+
+    def changes(self) -> ChangeSet:
+        """This request's changes since load (or the last save)."""
+        changed: dict[str, Any] = {}
+        for key, value in dict.items(self):
+            if key in self._touched or key not in self._loaded_keys:
+                changed[key] = value
+            elif key in self._snapshot and canonical(value) != self._snapshot[key]:
+                changed[key] = value
+        for key, value in changed.items():
+            # Nested values can have been mutated into non-JSON after assignment.
+            check_json(key, value)
+        deleted = (self._loaded_keys | self._touched) - dict.keys(self)
+        return ChangeSet(
+            set=changed,
+            deleted=deleted,
+            flashes_added={k: list(v) for k, v in self._flashes_added.items()},
+            flashes_read={k: set(v) for k, v in self._flashes_read.items()},
+        )
+
+    def to_record(self) -> Record:
+        """The full current state, for backends that store it whole."""
+        for key, value in dict.items(self):
+            check_json(key, value)
+        flashes = {key: list(entries) for key, entries in self._flashes.items() if entries}
+        return Record(data=dict(self), flashes=flashes, created=self.created)
+
+    def saved(self) -> None:
+        """Called by the store after a save: the next save starts from here."""
+        self.new = False
+        self.regenerate_requested = False
+        self.invalidated = False
+        self._mark_clean()

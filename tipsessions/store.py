@@ -1,0 +1,306 @@
+"""The per-request store: named sessions, buffered cookies, one save.
+
+A :class:`SessionStore` is created lazily, the first time a handler asks for
+a session or a cookie, so a request that never touches sessions costs
+nothing. Sessions are opened on first use and saved together, after the
+handler, onto the response actually sent; cookie writes wait in a buffer
+until then, because the response does not exist while the handler runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import webapp2
+import webob
+
+from . import config as config_module
+from .backends.base import Backend, Lifetime, log_rejected
+from .config import BACKEND_EXTRAS, BUILTIN_BACKENDS, Settings, load_settings
+from .cookies import BadCookie, Keyring
+from .errors import BackendUnavailable, ConfigError
+from .record import check_json, dumps
+from .session import Session
+
+log = logging.getLogger("tipsessions")
+
+_STORE_KEY = "tipsessions.store"
+_RUNTIME_KEY = "tipsessions.runtime"
+_runtime_lock = threading.Lock()
+
+
+class _Default:
+    def __repr__(self) -> str:
+        return "<config>"
+
+
+#: Stands for "the configured value" in signatures.
+DEFAULT: Any = _Default()
+
+
+class Runtime:
+    """What one application's requests share: settings, keys and backends."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.keyring = Keyring(settings.secret_keys)
+        self._backends: dict[str, Backend] = {}
+        self._lock = threading.Lock()
+        # Build the default backend now, so a missing extra or a bad class
+        # is reported when the first store is built, not mid-request.
+        self.backend(settings.default_backend)
+
+    @classmethod
+    def of(cls, app: webapp2.WSGIApplication) -> Runtime:
+        runtime: Runtime | None = app.registry.get(_RUNTIME_KEY)
+        if runtime is None:
+            with _runtime_lock:
+                runtime = app.registry.get(_RUNTIME_KEY)
+                if runtime is None:
+                    runtime = app.registry[_RUNTIME_KEY] = cls(load_settings(app.config))
+        return runtime
+
+    def backend(self, name: str) -> Backend:
+        backend = self._backends.get(name)
+        if backend is None:
+            with self._lock:
+                backend = self._backends.get(name)
+                if backend is None:
+                    backend = self._backends[name] = self._build(name)
+        return backend
+
+    def _build(self, name: str) -> Backend:
+        target = self.settings.backends.get(name)
+        if target is None:
+            raise ConfigError(
+                name,
+                f"unknown backend {name!r}; configured backends: "
+                f"{', '.join(sorted(self.settings.backends))} "
+                '(add your own under config["tipsessions"]["backends"])',
+            )
+        cls = _import_backend(name, target)
+        return cls(name, self.settings.backend_options.get(name, {}), self.keyring)
+
+
+def _import_backend(name: str, target: Any) -> type[Backend]:
+    where = f"tipsessions.backends.{name}"
+    if isinstance(target, str):
+        module_name, _, attribute = target.replace(":", ".").rpartition(".")
+        try:
+            target = getattr(importlib.import_module(module_name), attribute)
+        except ImportError as error:
+            hint = ""
+            if target in BUILTIN_BACKENDS.values() and name in BACKEND_EXTRAS:
+                hint = f"; install it with: pip install 'tipsessions[{BACKEND_EXTRAS[name]}]'"
+            raise ConfigError(where, f"cannot import {target!r}: {error}{hint}") from error
+        except AttributeError as error:
+            raise ConfigError(where, f"cannot import {target!r}: {error}") from error
+    if not (isinstance(target, type) and issubclass(target, Backend)):
+        raise ConfigError(where, f"{target!r} is not a tipsessions.backends.base.Backend class")
+    return target
+
+
+@dataclass
+class _Opened:
+    session: Session
+    backend: Backend
+    lifetime: Lifetime
+    cookie_args: Mapping[str, Any]
+    #: The backend failed and ``on_backend_error`` is "degrade": never save.
+    degraded: bool = False
+
+
+class SessionStore:
+    """All sessions and cookies of one request.
+
+    Get it with :func:`get_store` (or ``handler.session_store``); building
+    one directly is for tests and for code outside webapp2's dispatch.
+    ``config`` replaces the application's ``config["tipsessions"]``.
+    """
+
+    def __init__(self, request: webapp2.Request, config: Mapping[str, Any] | None = None) -> None:
+        self.request = request
+        if config is None:
+            self.runtime = Runtime.of(request.app)
+        else:
+            self.runtime = Runtime(load_settings({"tipsessions": config}))
+        self.settings = self.runtime.settings
+        self._sessions: dict[str, _Opened] = {}
+        self._cookies: dict[str, tuple[str | None, Mapping[str, Any]]] = {}
+
+    def get_session(
+        self,
+        name: str | None = None,
+        backend: str | None = None,
+        max_age: int | None = DEFAULT,
+        cookie_args: Mapping[str, Any] | None = None,
+    ) -> Session:
+        """The session stored under cookie ``name``, loaded on first use.
+
+        ``backend`` names a configured backend, ``max_age`` overrides
+        ``session_max_age`` and ``cookie_args`` the cookie attributes, for
+        this session only. The same name gives the same object for the rest
+        of the request.
+        """
+        name = name or self.settings.cookie_name
+        opened = self._sessions.get(name)
+        if opened is not None:
+            if backend is not None and backend != opened.backend.name:
+                raise ConfigError(
+                    backend,
+                    f"session {name!r} is already open on the {opened.backend.name!r} "
+                    f"backend in this request, not {backend!r}",
+                )
+            return opened.session
+        config_module.check_cookie_name(name, "name")
+        chosen = self.runtime.backend(backend or self.settings.default_backend)
+        lifetime = self._lifetime(name, max_age, cookie_args)
+        args = self._cookie_args(cookie_args, f"get_session({name!r}).cookie_args")
+        opened = _Opened(Session(), chosen, lifetime, args)
+        try:
+            opened.session = chosen.load(name, self.request.cookies.get(name), lifetime)
+        except BackendUnavailable as error:
+            if self.settings.on_backend_error != "degrade":
+                raise
+            log.error("%s; serving an empty session that will not be saved", error)
+            opened.degraded = True
+        self._sessions[name] = opened
+        return opened.session
+
+    def _lifetime(self, name: str, max_age: Any, cookie_args: Mapping[str, Any] | None) -> Lifetime:
+        settings = self.settings
+        if max_age is DEFAULT:
+            max_age = settings.session_max_age
+        elif max_age is not None:
+            max_age = config_module.check_seconds(max_age, f"get_session({name!r}).max_age")
+        cookie_max_age = (cookie_args or {}).get("max_age", settings.cookie_args["max_age"])
+        return Lifetime(
+            idle=max_age,
+            absolute=settings.session_absolute_max_age,
+            refresh_interval=settings.session_refresh_interval,
+            cookie_max_age=cookie_max_age,
+            server_ttl=settings.server_ttl,
+            regenerate_grace=settings.regenerate_grace,
+        )
+
+    def _cookie_args(self, given: Mapping[str, Any] | None, where: str) -> Mapping[str, Any]:
+        if not given:
+            return self.settings.cookie_args
+        return config_module.cookie_args(given, where, base=self.settings.cookie_args)
+
+    # -- plain and signed cookies -------------------------------------------
+
+    def set_cookie(self, name: str, value: str, **cookie_args: Any) -> None:
+        """Set a cookie on the response; the last call for a name wins.
+
+        Attributes default to the configured ``cookie_args``.
+        """
+        config_module.check_cookie_name(name, "name")
+        if not isinstance(value, str):
+            raise TypeError(f"cookie values are strings, not {type(value).__name__}")
+        self._cookies[name] = (value, self._cookie_args(cookie_args, "set_cookie"))
+
+    def delete_cookie(self, name: str, path: str = "/", domain: str | None = None) -> None:
+        """Expire a cookie on the response; the last call for a name wins."""
+        config_module.check_cookie_name(name, "name")
+        args = {**self.settings.cookie_args, "path": path, "domain": domain}
+        self._cookies[name] = (None, args)
+
+    def get_secure_cookie(self, name: str, max_age: int | None = DEFAULT) -> dict[str, Any] | None:
+        """The dict stored by :meth:`set_secure_cookie`, or ``None``.
+
+        ``None`` also for a cookie that was tampered with, signed under
+        another name, or is older than ``max_age`` (default
+        ``session_max_age``) seconds.
+        """
+        value = self.request.cookies.get(name)
+        if value is None:
+            return None
+        if max_age is DEFAULT:
+            max_age = self.settings.session_max_age
+        try:
+            payload, _ = self.runtime.keyring.unsign(name, value, max_age)
+            data = json.loads(payload)
+            if not isinstance(data, dict):
+                raise ValueError("not a dict")
+        except (BadCookie, ValueError) as error:
+            log_rejected("secure cookie", name, str(error))
+            return None
+        return data
+
+    def set_secure_cookie(self, name: str, value: Mapping[str, Any], **cookie_args: Any) -> None:
+        """Set a signed, timestamped cookie holding a JSON dict."""
+        if not isinstance(value, Mapping):
+            raise TypeError(f"secure cookies hold a dict, not {type(value).__name__}")
+        value = dict(value)
+        check_json(name, value)
+        self.set_cookie(name, self.runtime.keyring.sign(name, dumps(value)), **cookie_args)
+
+    # -- saving --------------------------------------------------------------
+
+    def save_sessions(self, response: webob.Response) -> None:
+        """Save every changed session and write the buffered cookies.
+
+        Safe to call more than once: what was saved is not saved again and a
+        cookie is never written twice to one response.
+        """
+        for name, opened in self._sessions.items():
+            if opened.degraded:
+                continue
+            try:
+                update = opened.backend.save(name, opened.session, opened.lifetime)
+            except BackendUnavailable as error:
+                if self.settings.on_backend_error != "degrade":
+                    raise
+                log.error("%s; the %r session was not saved", error, name)
+                continue
+            opened.session.saved()
+            if update is not None:
+                self._cookies[name] = (update.value, opened.cookie_args)
+        if self._sessions:
+            # The body may depend on the session, which depends on the cookie.
+            vary = tuple(response.vary or ())
+            if "cookie" not in (v.lower() for v in vary):
+                response.vary = (*vary, "Cookie")
+        if self._cookies:
+            # Never let a shared cache hand one user's cookie to another.
+            response.cache_control.public = False
+            response.cache_control.private = True
+        for name, (value, args) in self._cookies.items():
+            response.set_cookie(
+                name,
+                value,
+                max_age=args["max_age"],
+                path=args["path"],
+                domain=args["domain"],
+                secure=args["secure"],
+                httponly=args["httponly"],
+                samesite=args["samesite"],
+                overwrite=True,
+            )
+        self._cookies.clear()
+
+
+def get_store(request: webapp2.Request | None = None) -> SessionStore:
+    """The request's :class:`SessionStore`, created on first use.
+
+    ``request`` defaults to webapp2's current request.
+    """
+    if request is None:
+        request = webapp2.get_request()
+    store: SessionStore | None = request.registry.get(_STORE_KEY)
+    if store is None:
+        store = request.registry[_STORE_KEY] = SessionStore(request)
+    return store
+
+
+def existing_store(request: webapp2.Request) -> SessionStore | None:
+    """The request's store if anything created it, without creating one."""
+    store: SessionStore | None = request.registry.get(_STORE_KEY)
+    return store
