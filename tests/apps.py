@@ -36,8 +36,13 @@ class Browser:
         self.web = webtest.TestApp(self.app)
         self.response: webtest.TestResponse | None = None
 
-    def __call__(self, script: Callable[[Any], Any] = lambda h: None, status: int | str = 200,
-                 path: str = "/", **kwargs: Any) -> Any:
+    def __call__(
+        self,
+        script: Callable[[Any], Any] = lambda h: None,
+        status: int | str = 200,
+        path: str = "/",
+        **kwargs: Any,
+    ) -> Any:
         """Run ``script(handler)`` in a request; return what it returned."""
         self.app.registry["script"] = script
         self.app.registry["result"] = None

@@ -79,7 +79,7 @@ class SessionMixin:
                 after(self, response)
 
 
-class BaseHandler(SessionMixin, webapp2.RequestHandler):
+class BaseHandler(SessionMixin, webapp2.RequestHandler):  # type: ignore[misc]
     """A ``webapp2.RequestHandler`` with sessions; subclass it."""
 
     middleware: Sequence[Any] = [SessionMiddleware()]

@@ -116,13 +116,13 @@ class Record:
 class ChangeSet:
     """What one request changed, to be merged into the newest stored record."""
 
-    set: dict[str, Any] = field(default_factory=dict)
+    updates: dict[str, Any] = field(default_factory=dict)
     deleted: set[str] = field(default_factory=set)
     flashes_added: dict[str, list[FlashEntry]] = field(default_factory=dict)
     flashes_read: dict[str, set[str]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.set or self.deleted or self.flashes_added or self.flashes_read)
+        return bool(self.updates or self.deleted or self.flashes_added or self.flashes_read)
 
     def apply(self, record: Record) -> Record:
         """The record with this request's changes laid over it.
@@ -131,7 +131,7 @@ class ChangeSet:
         it; for a key both wrote, this (later) save wins.
         """
         data = {k: v for k, v in record.data.items() if k not in self.deleted}
-        data.update(self.set)
+        data.update(self.updates)
         flashes: dict[str, list[FlashEntry]] = {}
         for key in record.flashes.keys() | self.flashes_added.keys():
             read = self.flashes_read.get(key, set())

@@ -112,7 +112,7 @@ class Session(dict[str, Any]):
         self._touched.update(self)
         super().clear()
 
-    def copy(self) -> dict[str, Any]:  # type: ignore[override]
+    def copy(self) -> dict[str, Any]:
         """A plain dict of the stored data (transient values left out)."""
         return dict(self)
 
@@ -189,22 +189,24 @@ class Session(dict[str, Any]):
 
     def changes(self) -> ChangeSet:
         """This request's changes since load (or the last save)."""
-        changed: dict[str, Any] = {}
-        for key, value in dict.items(self):
-            if key in self._touched or key not in self._loaded_keys:
-                changed[key] = value
-            elif key in self._snapshot and canonical(value) != self._snapshot[key]:
-                changed[key] = value
+        changed = {
+            key: value for key, value in dict.items(self) if self._changed_since_load(key, value)
+        }
         for key, value in changed.items():
             # Nested values can have been mutated into non-JSON after assignment.
             check_json(key, value)
         deleted = (self._loaded_keys | self._touched) - dict.keys(self)
         return ChangeSet(
-            set=changed,
+            updates=changed,
             deleted=deleted,
             flashes_added={k: list(v) for k, v in self._flashes_added.items()},
             flashes_read={k: set(v) for k, v in self._flashes_read.items()},
         )
+
+    def _changed_since_load(self, key: str, value: Any) -> bool:
+        if key in self._touched or key not in self._loaded_keys:
+            return True
+        return key in self._snapshot and canonical(value) != self._snapshot[key]
 
     def to_record(self) -> Record:
         """The full current state, for backends that store it whole."""

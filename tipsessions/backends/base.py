@@ -346,4 +346,6 @@ class ServerBackend(Backend):
     def _issue(self, cookie_name: str, state: ServerState, now: int) -> CookieUpdate:
         assert state.session_id is not None
         state.sent, state.issued = True, now
-        return CookieUpdate(self.keyring.sign(cookie_name, state.session_id.encode(), compress=False))
+        return CookieUpdate(
+            self.keyring.sign(cookie_name, state.session_id.encode(), compress=False)
+        )

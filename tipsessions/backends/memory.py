@@ -71,4 +71,3 @@ class MemoryBackend(ServerBackend):
             entry = self._entries.get(key)
             if entry is not None:
                 self._entries[key] = (time.time() + ttl, entry[1])
-
