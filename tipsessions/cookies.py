@@ -19,6 +19,7 @@ import time
 import zlib
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -56,6 +57,17 @@ def _derive(secret: str, purpose: bytes) -> bytes:
     )
 
 
+class _Signer(TimestampSigner):
+    """A signer that derives each key once, not on every sign and verify."""
+
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        cache: dict[Any, bytes] = self.__dict__.setdefault("_derived", {})
+        derived = cache.get(secret_key)
+        if derived is None:
+            derived = cache[secret_key] = super().derive_key(secret_key)
+        return derived
+
+
 class Keyring:
     """The application's secrets, turned into the keys each use needs."""
 
@@ -69,7 +81,7 @@ class Keyring:
 
     def _make_signer(self, cookie_name: str) -> TimestampSigner:
         # itsdangerous signs with the *last* key of its list; ours is the first.
-        return TimestampSigner(
+        return _Signer(
             list(reversed(self._secrets)),
             salt=f"tipsessions.cookie:{cookie_name}",
             key_derivation="hmac",
@@ -82,7 +94,7 @@ class Keyring:
         """A URL-safe, timestamped, signed value; zlib'd when that is shorter."""
         text = _b64encode(payload)
         if compress and len(payload) >= _COMPRESS_FROM:
-            packed = "." + _b64encode(zlib.compress(payload, 9))
+            packed = "." + _b64encode(zlib.compress(payload))
             if len(packed) < len(text):
                 text = packed
         return self._signer(cookie_name).sign(text).decode("ascii")

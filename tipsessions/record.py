@@ -54,11 +54,6 @@ def check_json(key: str, value: Any) -> None:
             )
 
 
-def canonical(value: Any) -> str:
-    """One text per value, to tell whether a nested value changed."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 def dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 

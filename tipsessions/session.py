@@ -1,7 +1,8 @@
 """The session object handlers use: a dict that knows what changed.
 
-Change tracking compares each value's canonical JSON with what was loaded,
-so ``session["cart"].append(3)`` is saved without the user flagging it.
+Change tracking compares each list and dict with a private copy of what was
+loaded, so ``session["cart"].append(3)`` is saved without the user flagging
+it.
 Alongside the data live flashes (read once), transient values (this request
 only, never stored) and the two lifecycle requests, ``regenerate_id()`` and
 ``invalidate()``, which the backend carries out when the session is saved.
@@ -9,12 +10,13 @@ only, never stored) and the two lifecycle requests, ``regenerate_id()`` and
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from .errors import SerializationError
-from .record import ChangeSet, FlashEntry, Record, canonical, check_json, new_flash_id
+from .record import ChangeSet, FlashEntry, Record, check_json, new_flash_id
 
 _MISSING: Any = object()
 
@@ -45,12 +47,10 @@ class Session(dict[str, Any]):
         """Take the current contents as the baseline changes are measured from."""
         self._loaded_keys = set(self)
         # Immutable values can only change through __setitem__, which is
-        # tracked; only lists and dicts need their text remembered.
-        self._snapshot = {
-            key: canonical(value)
-            for key, value in dict.items(self)
-            if isinstance(value, (list, dict))
-        }
+        # tracked; lists and dicts can change in place, so keep a copy of
+        # them to compare with. A JSON round trip is the fastest deep copy.
+        mutable = {k: v for k, v in dict.items(self) if isinstance(v, (list, dict))}
+        self._pristine: dict[str, Any] = json.loads(json.dumps(mutable)) if mutable else {}
         self._touched: set[str] = set()
         self._flashes_added: dict[str, list[FlashEntry]] = {}
         self._flashes_read: dict[str, set[str]] = {}
@@ -206,7 +206,7 @@ class Session(dict[str, Any]):
     def _changed_since_load(self, key: str, value: Any) -> bool:
         if key in self._touched or key not in self._loaded_keys:
             return True
-        return key in self._snapshot and canonical(value) != self._snapshot[key]
+        return key in self._pristine and value != self._pristine[key]
 
     def to_record(self) -> Record:
         """The full current state, for backends that store it whole."""
@@ -217,7 +217,8 @@ class Session(dict[str, Any]):
 
     def saved(self) -> None:
         """Called by the store after a save: the next save starts from here."""
+        if self.modified:
+            self._mark_clean()
         self.new = False
         self.regenerate_requested = False
         self.invalidated = False
-        self._mark_clean()

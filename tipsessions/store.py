@@ -162,16 +162,16 @@ class SessionStore:
         chosen = self.runtime.backend(backend or self.settings.default_backend)
         lifetime = self._lifetime(name, max_age, cookie_args)
         args = self._cookie_args(cookie_args, f"get_session({name!r}).cookie_args")
-        opened = _Opened(Session(), chosen, lifetime, args)
         try:
-            opened.session = chosen.load(name, self.request.cookies.get(name), lifetime)
+            session = chosen.load(name, self.request.cookies.get(name), lifetime)
+            degraded = False
         except BackendUnavailable as error:
             if self.settings.on_backend_error != "degrade":
                 raise
             log.error("%s; serving an empty session that will not be saved", error)
-            opened.degraded = True
-        self._sessions[name] = opened
-        return opened.session
+            session, degraded = Session(), True
+        self._sessions[name] = _Opened(session, chosen, lifetime, args, degraded)
+        return session
 
     def _lifetime(self, name: str, max_age: Any, cookie_args: Mapping[str, Any] | None) -> Lifetime:
         settings = self.settings
