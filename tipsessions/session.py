@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import ItemsView, Iterator, Mapping, ValuesView
 from typing import Any
 
 from .errors import SerializationError
@@ -46,26 +46,63 @@ class Session(dict[str, Any]):
     def _mark_clean(self) -> None:
         """Take the current contents as the baseline changes are measured from."""
         self._loaded_keys = set(self)
-        # Immutable values can only change through __setitem__, which is
-        # tracked; lists and dicts can change in place, so keep a copy of
-        # them to compare with. A JSON round trip is the fastest deep copy.
-        mutable = {k: v for k, v in dict.items(self) if isinstance(v, (list, dict))}
-        self._pristine: dict[str, Any] = json.loads(json.dumps(mutable)) if mutable else {}
+        # Values handed out before are still held by the caller: copy them now.
+        held = getattr(self, "_pristine", {}).keys() | getattr(self, "_touched", set())
+        self._pristine: dict[str, Any] = {}
         self._touched: set[str] = set()
+        for key in held & self._loaded_keys:
+            self._expose(key, dict.__getitem__(self, key))
         self._flashes_added: dict[str, list[FlashEntry]] = {}
         self._flashes_read: dict[str, set[str]] = {}
+
+    def _expose(self, key: str, value: Any) -> Any:
+        """Copy a list or dict before handing it out, to spot in-place changes later.
+
+        Immutable values can only change through ``__setitem__``, which is
+        tracked, and a list or dict can only be changed in place by someone
+        holding it; so only values actually handed out are copied, once. A
+        JSON round trip is the fastest deep copy of JSON data.
+        """
+        untracked = key not in self._pristine and key not in self._touched
+        if untracked and isinstance(value, (list, dict)):
+            self._pristine[key] = json.loads(json.dumps(value))
+        return value
 
     # -- the dict API, tracked ----------------------------------------------
 
     def __getitem__(self, key: str) -> Any:
         if key in self._transient:
             return self._transient[key]
-        return super().__getitem__(key)
+        return self._expose(key, super().__getitem__(key))
 
     def get(self, key: str, default: Any = None) -> Any:
         if key in self._transient:
             return self._transient[key]
-        return super().get(key, default)
+        if super().__contains__(key):
+            return self._expose(key, super().__getitem__(key))
+        return default
+
+    def __iter__(self) -> Iterator[str]:
+        # Overriding __iter__ makes dict(session) and {**session} read values
+        # through __getitem__ instead of C's direct copy, so they are tracked.
+        return iter(dict.keys(self))
+
+    def values(self) -> ValuesView[Any]:  # type: ignore[override]
+        self._expose_all()
+        return super().values()
+
+    def items(self) -> ItemsView[str, Any]:  # type: ignore[override]
+        self._expose_all()
+        return super().items()
+
+    def _expose_all(self) -> None:
+        for key, value in dict.items(self):
+            self._expose(key, value)
+
+    def __or__(self, other: Any) -> dict[str, Any]:  # type: ignore[override]
+        merged = self.copy()
+        merged.update(other)
+        return merged
 
     def __contains__(self, key: object) -> bool:
         return key in self._transient or super().__contains__(key)
@@ -97,14 +134,14 @@ class Session(dict[str, Any]):
     def setdefault(self, key: str, default: Any = None) -> Any:
         if not super().__contains__(key):
             self[key] = default
-        return super().__getitem__(key)
+        return self._expose(key, super().__getitem__(key))
 
     def update(self, other: Any = (), /, **kwargs: Any) -> None:
         pairs = other.items() if isinstance(other, Mapping) else other
         for key, value in [*pairs, *kwargs.items()]:
             self[key] = value
 
-    def __ior__(self, other: Any) -> Session:  # type: ignore[override,misc]
+    def __ior__(self, other: Any) -> Session:  # type: ignore[override]
         self.update(other)
         return self
 
@@ -114,7 +151,8 @@ class Session(dict[str, Any]):
 
     def copy(self) -> dict[str, Any]:
         """A plain dict of the stored data (transient values left out)."""
-        return dict(self)
+        self._expose_all()
+        return dict(dict.items(self))
 
     # -- flashes ------------------------------------------------------------
 
@@ -213,7 +251,7 @@ class Session(dict[str, Any]):
         for key, value in dict.items(self):
             check_json(key, value)
         flashes = {key: list(entries) for key, entries in self._flashes.items() if entries}
-        return Record(data=dict(self), flashes=flashes, created=self.created)
+        return Record(data=dict(dict.items(self)), flashes=flashes, created=self.created)
 
     def saved(self) -> None:
         """Called by the store after a save: the next save starts from here."""
