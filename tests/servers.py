@@ -1,0 +1,461 @@
+"""Start and stop real backend servers (memcached, redis, Datastore emulator) for tests.
+
+The session library is only worth testing against the real thing, so the test
+suite runs real server processes on free loopback ports. This module knows
+nothing about pytest; ``tests/server_fixtures.py`` wraps it in fixtures.
+
+Safety rules this module keeps:
+
+* Every server runs in its own process group (``start_new_session=True``) and
+  is stopped by signalling exactly that group, never by process name, so
+  neither the developer's own servers nor the services the Debian packages
+  start on the default ports (11211, 6379) are ever touched.
+* Ports come from the kernel (bind to port 0), never the default ports.
+"""
+
+from __future__ import annotations
+
+import atexit
+import http.client
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
+DATASTORE_TEST_PROJECT = "tipsessions-test"
+
+# Default ports of memcached, redis and the Datastore emulator: the Debian
+# packages' services or a developer's own servers may hold them, and tests
+# must never talk to those by accident.
+_DEFAULT_SERVICE_PORTS = frozenset({6379, 8081, 11211})
+
+_POLL_INTERVAL = 0.05
+_PROBE_TIMEOUT = 1.0
+_LOG_TAIL_LINES = 40
+
+ReadinessProbe = Callable[[str, int], bool]
+"""Answers whether the server at (host, port) is ready to serve requests."""
+
+
+class ServerStartError(RuntimeError):
+    """A server did not become ready; the message carries the end of its log."""
+
+
+class ServerExitedDuringStartup(ServerStartError):
+    """The server process ended before it was ready (often: its port was taken)."""
+
+
+class PortInUseError(ServerStartError):
+    """Something else already listens on the port the server was meant to use."""
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """Return a TCP port on ``host`` that nothing listens on right now.
+
+    The port is only free at the moment of the call: another process may take
+    it before our server binds it. ``start_on_free_port`` handles that race
+    by retrying on a new port.
+    """
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            port: int = sock.getsockname()[1]
+        if port not in _DEFAULT_SERVICE_PORTS:
+            return port
+
+
+def accepts_connections(host: str, port: int, timeout: float = _PROBE_TIMEOUT) -> bool:
+    """True when a TCP connection to (host, port) succeeds."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _first_reply_line(host: str, port: int, request: bytes) -> bytes:
+    """Send one request line and return the first line of the reply ('' on failure)."""
+    try:
+        with socket.create_connection((host, port), timeout=_PROBE_TIMEOUT) as sock:
+            sock.sendall(request)
+            reply = b""
+            while b"\n" not in reply:
+                chunk = sock.recv(256)
+                if not chunk:
+                    break
+                reply += chunk
+            return reply.split(b"\n", 1)[0]
+    except OSError:
+        return b""
+
+
+def memcached_is_ready(host: str, port: int) -> bool:
+    """memcached answers ``version`` with ``VERSION x.y.z``."""
+    return _first_reply_line(host, port, b"version\r\n").startswith(b"VERSION ")
+
+
+def redis_is_ready(host: str, port: int) -> bool:
+    """redis answers ``PING`` with ``+PONG`` (``-LOADING`` while it is still starting)."""
+    return _first_reply_line(host, port, b"PING\r\n").startswith(b"+PONG")
+
+
+def datastore_emulator_is_ready(host: str, port: int) -> bool:
+    """The emulator's health endpoint ``GET /`` answers ``Ok``.
+
+    The port opens before the emulator can serve requests, so a bare TCP
+    connect is not enough.
+    """
+    try:
+        with urllib.request.urlopen(f"http://{host}:{port}/", timeout=_PROBE_TIMEOUT) as reply:
+            body: bytes = reply.read()
+    except (OSError, http.client.HTTPException):
+        return False
+    return body.strip() == b"Ok"
+
+
+def _state_and_group(stat_file: Path) -> tuple[str, int] | None:
+    """(state, process group) from a /proc stat file, None if the task is gone."""
+    try:
+        stat = stat_file.read_text()
+    except OSError:
+        return None
+    # The command name (2nd field) may contain spaces and parentheses; the
+    # fields after its last closing parenthesis are: state ppid pgrp ...
+    state, _ppid, pgrp = stat.rsplit(")", 1)[1].split()[:3]
+    return state, int(pgrp)
+
+
+def _group_has_live_members(pgid: int) -> bool:
+    """True while any process of group ``pgid`` still has a running thread.
+
+    Zombies do not count: the emulator's wrapper processes are orphaned when
+    gcloud exits first, and a container's init may be slow to reap them. But a
+    process counts as live while any of its threads is: when Java is killed
+    its main thread turns zombie first while other threads are still tearing
+    down and still hold the listening socket open.
+    """
+    proc = Path("/proc")
+    if not proc.is_dir():
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    for process_dir in proc.glob("[0-9]*"):
+        process = _state_and_group(process_dir / "stat")
+        if process is None or process[1] != pgid:
+            continue
+        for task_stat in process_dir.glob("task/*/stat"):
+            task = _state_and_group(task_stat)
+            if task is not None and task[0] != "Z":
+                return True
+    return False
+
+
+_running_servers: set[ServerProcess] = set()
+
+
+@atexit.register
+def _stop_leftover_servers() -> None:
+    """Stop servers a crashed or interrupted test run did not stop itself."""
+    for server in list(_running_servers):
+        server.kill()
+
+
+class ServerProcess:
+    """One server process on a fixed port that can be started, killed and started again.
+
+    The port stays the same across restarts so a client configured with
+    ``address`` sees the server go away and come back, as in production.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        command: list[str],
+        is_ready: ReadinessProbe,
+        port: int,
+        log_path: Path,
+        *,
+        host: str = LOOPBACK,
+        startup_timeout: float = 10.0,
+        stop_grace: float = 10.0,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        self.name = name
+        self.host = host
+        self.port = port
+        self.log_path = log_path
+        self.startup_timeout = startup_timeout
+        self.stop_grace = stop_grace
+        self.last_startup_seconds: float | None = None
+        self._command = command
+        self._is_ready = is_ready
+        self._env = env
+        self._cwd = cwd
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __repr__(self) -> str:
+        return f"<ServerProcess {self.name} {self.address} running={self.is_running}>"
+
+    @property
+    def address(self) -> str:
+        """``host:port``, the form memcached clients and DATASTORE_EMULATOR_HOST use."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def is_running(self) -> bool:
+        """True between a successful ``start()`` and the next ``stop()``/``kill()``."""
+        return self._process is not None
+
+    def start(self) -> None:
+        """Start the server and return once it answers; raise ServerStartError otherwise."""
+        if self._process is not None:
+            raise RuntimeError(f"{self.name} on {self.address} is already running")
+        # Without this check the readiness probe could be answered by the
+        # other listener while our server is still failing to bind.
+        if accepts_connections(self.host, self.port):
+            raise PortInUseError(f"cannot start {self.name}: {self.address} is already in use")
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        began = time.monotonic()
+        # Append, so a restarted server's log keeps what happened before the restart.
+        with self.log_path.open("ab") as log:
+            log.write(f"--- starting {self.name} on {self.address}\n".encode())
+            log.flush()
+            self._process = subprocess.Popen(
+                self._command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=self._env,
+                cwd=self._cwd,
+            )
+        _running_servers.add(self)
+        deadline = began + self.startup_timeout
+        while True:
+            exit_code = self._process.poll()
+            if exit_code is not None:
+                self._forget_process()
+                what = f"exited with status {exit_code} during startup"
+                raise ServerExitedDuringStartup(self._failure_message(what))
+            if self._is_ready(self.host, self.port) and self._process.poll() is None:
+                self.last_startup_seconds = time.monotonic() - began
+                return
+            if time.monotonic() > deadline:
+                self.kill()
+                what = f"was not ready after {self.startup_timeout:g} s"
+                raise ServerStartError(self._failure_message(what))
+            time.sleep(_POLL_INTERVAL)
+
+    def stop(self) -> None:
+        """Stop gracefully: SIGTERM to the process group, then SIGKILL after ``stop_grace`` s."""
+        if self._process is None:
+            return
+        self._signal_group(signal.SIGTERM)
+        # A paused server would leave SIGTERM pending until it is continued.
+        self._signal_group(signal.SIGCONT)
+        if not self._wait_for_group_exit(self.stop_grace):
+            self._signal_group(signal.SIGKILL)
+            self._wait_for_group_exit(self.stop_grace)
+        self._forget_process()
+
+    def kill(self) -> None:
+        """Kill the whole process group at once, as a crash would; returns when it is gone."""
+        if self._process is None:
+            return
+        self._signal_group(signal.SIGKILL)
+        self._wait_for_group_exit(self.stop_grace)
+        self._forget_process()
+
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): it keeps accepting connections but never answers, like a hung host."""
+        if self._process is None:
+            raise RuntimeError(f"{self.name} on {self.address} is not running")
+        self._signal_group(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused server run again (SIGCONT)."""
+        if self._process is None:
+            raise RuntimeError(f"{self.name} on {self.address} is not running")
+        self._signal_group(signal.SIGCONT)
+
+    def restart(self) -> None:
+        """Stop (if running) and start again on the same port."""
+        self.stop()
+        self.start()
+
+    def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
+        """The last ``lines`` lines of the server's output."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log file)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def __enter__(self) -> ServerProcess:
+        if not self.is_running:
+            self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _signal_group(self, signum: signal.Signals) -> None:
+        assert self._process is not None
+        # The group id is the leader's pid (start_new_session). It cannot be
+        # reused by someone else while any member, even a zombie leader we
+        # have not reaped yet, still exists, so this reaches only our server.
+        try:
+            os.killpg(self._process.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    def _wait_for_group_exit(self, timeout: float) -> bool:
+        """Reap the leader and wait until no process of the group is alive."""
+        assert self._process is not None
+        deadline = time.monotonic() + timeout
+        while True:
+            self._process.poll()  # reap the leader so it does not linger as a zombie
+            if not _group_has_live_members(self._process.pid):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(_POLL_INTERVAL)
+
+    def _forget_process(self) -> None:
+        if self._process is not None:
+            try:
+                self._process.wait(timeout=self.stop_grace)
+            except subprocess.TimeoutExpired:
+                pass
+        self._process = None
+        _running_servers.discard(self)
+
+    def _failure_message(self, what_happened: str) -> str:
+        return (
+            f"{self.name} on {self.address} {what_happened}.\n"
+            f"Command: {shlex.join(self._command)}\n"
+            f"Last lines of {self.log_path}:\n{self.log_tail()}"
+        )
+
+
+def find_binary(name: str, install_hint: str) -> str:
+    """Full path of ``name`` on PATH, or a ServerStartError that says how to install it."""
+    path = shutil.which(name)
+    if path is None:
+        raise ServerStartError(f"{name} not found on PATH ({install_hint})")
+    return path
+
+
+def memcached_server(log_dir: Path, port: int | None = None) -> ServerProcess:
+    """A (not yet started) memcached with 64 MB of memory and UDP off."""
+    binary = find_binary("memcached", "apt-get install -y memcached")
+    # memcached refuses to start as root unless told which user to run as.
+    run_as = ["-u", "root"] if os.geteuid() == 0 else []
+    port = port or free_port()
+    return ServerProcess(
+        "memcached",
+        [binary, "-l", LOOPBACK, "-p", str(port), "-U", "0", "-m", "64", *run_as],
+        memcached_is_ready,
+        port,
+        log_dir / f"memcached-{port}.log",
+    )
+
+
+def redis_server(log_dir: Path, port: int | None = None) -> ServerProcess:
+    """A (not yet started) redis-server that keeps everything in memory only."""
+    binary = find_binary("redis-server", "apt-get install -y redis-server")
+    port = port or free_port()
+    return ServerProcess(
+        "redis-server",
+        [
+            binary,
+            "--bind", LOOPBACK,
+            "--port", str(port),
+            "--save", "",
+            "--appendonly", "no",
+            "--daemonize", "no",
+        ],
+        redis_is_ready,
+        port,
+        log_dir / f"redis-{port}.log",
+        # redis writes nothing with these settings, but if it ever did, it would
+        # write into its working directory: keep that out of the checkout.
+        cwd=log_dir,
+    )
+
+
+def datastore_emulator(log_dir: Path, port: int | None = None) -> ServerProcess:
+    """A (not yet started) Cloud Datastore emulator, in memory, strongly consistent.
+
+    gcloud runs a bash wrapper that runs Java, so the server is three processes
+    in one group; ``stop()``/``kill()`` signal the whole group.
+    """
+    binary = find_binary("gcloud", "install the Google Cloud SDK and its cloud-datastore-emulator")
+    port = port or free_port()
+    # Each emulator gets its own --data-dir: the default (~/.config/gcloud/
+    # emulators/datastore) is shared, and gcloud rewrites files there on every
+    # start, which races when a shared and a private emulator start together.
+    data_dir = log_dir / f"datastore-{port}"
+    env = {
+        **os.environ,
+        "CLOUDSDK_CORE_DISABLE_PROMPTS": "1",
+        # There is no network for the update check to reach; don't let it try.
+        "CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK": "1",
+    }
+    return ServerProcess(
+        "datastore-emulator",
+        [
+            binary, "beta", "emulators", "datastore", "start",
+            "--no-store-on-disk",
+            "--consistency=1.0",
+            f"--host-port={LOOPBACK}:{port}",
+            f"--project={DATASTORE_TEST_PROJECT}",
+            f"--data-dir={data_dir}",
+        ],
+        datastore_emulator_is_ready,
+        port,
+        log_dir / f"datastore-{port}.log",
+        startup_timeout=60.0,
+        env=env,
+    )
+
+
+def start_on_free_port(
+    make_server: Callable[[Path, int | None], ServerProcess],
+    log_dir: Path | None = None,
+    attempts: int = 3,
+) -> ServerProcess:
+    """Build a server on a fresh free port and start it, retrying on a new port.
+
+    A retry covers the race in ``free_port``: if another process grabbed the
+    port first, our server finds it in use or exits during startup, and the
+    next attempt picks a different port. A server that merely starts too
+    slowly is not retried.
+    """
+    log_dir = log_dir or Path(tempfile.mkdtemp(prefix="tipsessions-servers-"))
+    for _ in range(attempts - 1):
+        server = make_server(log_dir, None)
+        try:
+            server.start()
+            return server
+        except (PortInUseError, ServerExitedDuringStartup):
+            continue
+    server = make_server(log_dir, None)
+    server.start()
+    return server
+
+
+def redis_url(address: str, db: int = 0) -> str:
+    """``redis://host:port/db`` for a ``host:port`` address."""
+    return f"redis://{address}/{db}"
