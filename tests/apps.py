@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import webapp2
+import webob.exc
 import webtest
 
 from tipsessions import BaseHandler
@@ -49,6 +50,23 @@ class Browser:
         self.response = self.web.get(path, status=status, **kwargs)
         return self.app.registry["result"]
 
+    def fail(self, script: Callable[[Any], Any], path: str = "/", **kwargs: Any) -> BaseException:
+        """Run ``script`` in a request that must end in a 500; return the exception behind it."""
+        causes: list[BaseException] = []
+
+        def keep(request: Any, response: Any, error: BaseException) -> Any:
+            causes.append(error)
+            # A fresh response, as webapp2 sends when no error handler is set.
+            return webob.exc.HTTPInternalServerError()
+
+        self.app.error_handlers[500] = keep
+        try:
+            self(script, status=500, path=path, **kwargs)
+        finally:
+            del self.app.error_handlers[500]
+        (cause,) = causes
+        return cause
+
     def set_cookies(self) -> list[str]:
         assert self.response is not None
         return self.response.headers.getall("Set-Cookie")
@@ -57,6 +75,13 @@ class Browser:
         return self.web.cookies.get(name)
 
     def set_cookie(self, name: str, value: str) -> None:
+        """From now on send ``value`` as the only cookie ``name`` (a replay or a forgery).
+
+        The one the app set is removed first, or the request would carry both.
+        """
+        jar = self.web.cookiejar
+        for cookie in [c for c in jar if c.name == name]:
+            jar.clear(cookie.domain, cookie.path, cookie.name)
         self.web.set_cookie(name, value)
 
     def forget_cookies(self) -> None:

@@ -56,16 +56,17 @@ class Session(dict[str, Any]):
         self._flashes_read: dict[str, set[str]] = {}
 
     def _expose(self, key: str, value: Any) -> Any:
-        """Copy a list or dict before handing it out, to spot in-place changes later.
+        """Remember a list or dict as JSON text before handing it out.
 
         Immutable values can only change through ``__setitem__``, which is
         tracked, and a list or dict can only be changed in place by someone
-        holding it; so only values actually handed out are copied, once. A
-        JSON round trip is the fastest deep copy of JSON data.
+        holding it; so only values actually handed out are remembered, once.
+        Text, not ``==``: Python calls ``1``, ``1.0`` and ``True`` equal, JSON
+        does not, and a change between them must be saved.
         """
         untracked = key not in self._pristine and key not in self._touched
         if untracked and isinstance(value, (list, dict)):
-            self._pristine[key] = json.loads(json.dumps(value))
+            self._pristine[key] = json.dumps(value)
         return value
 
     # -- the dict API, tracked ----------------------------------------------
@@ -244,7 +245,12 @@ class Session(dict[str, Any]):
     def _changed_since_load(self, key: str, value: Any) -> bool:
         if key in self._touched or key not in self._loaded_keys:
             return True
-        return key in self._pristine and value != self._pristine[key]
+        if key not in self._pristine:
+            return False
+        try:
+            return json.dumps(value) != self._pristine[key]
+        except (TypeError, ValueError):
+            return True  # mutated into something JSON cannot hold: check_json names it
 
     def to_record(self) -> Record:
         """The full current state, for backends that store it whole."""

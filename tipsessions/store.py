@@ -284,7 +284,9 @@ class SessionStore:
                 samesite=args["samesite"],
                 overwrite=True,
             )
-        self._cookies.clear()
+        # Kept, not cleared: a later save may be onto another response (an
+        # abort() after a manual save) and that one must carry them too;
+        # overwrite=True keeps one header per cookie on the same response.
 
 
 def get_store(request: webapp2.Request | None = None) -> SessionStore:
