@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the test suite drives for real.
 TEST_PACKAGES := memcached redis-server chromium
 
-.PHONY: run test test-only lint typecheck docs bench servers-installed clean
+.PHONY: run test test-only lint typecheck docs screenshot bench servers-installed clean
 
 $(VENV)/.installed: setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,8 +42,9 @@ servers-installed:
 	  exit $$status; \
 	fi
 
+# The docs are built with -W by tests/test_docs.py, inside the suite.
 test: $(VENV)/.installed servers-installed
-	$(MAKE) lint typecheck docs test-only
+	$(MAKE) lint typecheck test-only
 
 test-only: $(VENV)/.installed
 	$(PY) -m pytest
@@ -58,7 +59,10 @@ typecheck: $(VENV)/.installed
 docs: $(VENV)/.installed
 	$(VENV)/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 
-bench: $(VENV)/.installed servers-installed
+screenshot: $(VENV)/.installed servers-installed
+	$(PY) -m sample_app.screenshot docs/_static/sample-app.png
+
+bench: $(VENV)/.installed
 	$(PY) -m tests.bench
 
 clean:

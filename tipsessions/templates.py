@@ -27,7 +27,7 @@ and in the template::
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 import webob
 
@@ -46,7 +46,7 @@ class _HasSessionStore(Protocol):
 
 #: What :func:`context` accepts: the handler rendering the page, or the
 #: request when rendering happens outside a handler.
-SessionSource = _HasSessionStore | webob.Request
+SessionSource: TypeAlias = _HasSessionStore | webob.Request
 
 
 class LazySession(Mapping[str, Any]):
@@ -120,10 +120,11 @@ def context(
         included, as ``session[key]`` sees them).
     ``flashes(key="_flash")``
         The pending flash messages as ``(message, level)`` pairs, oldest
-        first. Like :meth:`Session.get_flashes` it consumes them, so call it
-        once per page, usually in the layout.
+        first. Like :meth:`~tipsessions.Session.get_flashes` it consumes
+        them, so call it once per page, usually in the layout.
     ``transient(key, default=None)``
-        A value the handler set with :meth:`Session.set_t` for this request.
+        A value the handler set for this request with
+        :meth:`~tipsessions.Session.set_t`.
 
     Each loads the session at its first call and not before; all three share
     the one session object of the request.
@@ -132,11 +133,8 @@ def context(
     def load() -> Session:
         # The store is fetched here, not above: merely building the context
         # must not create a store for a page that never reads the session.
-        if isinstance(source, webob.Request):
-            store = get_store(source)
-        else:
-            store = source.session_store
-        return store.get_session(name, backend=backend)  # type: ignore[no-any-return]
+        store = get_store(source) if isinstance(source, webob.Request) else source.session_store
+        return store.get_session(name, backend=backend)
 
     session = LazySession(load)
 

@@ -1,0 +1,52 @@
+"""Signing in and out: the session lifecycle around authentication."""
+
+from __future__ import annotations
+
+from sample_app.accounts import check_password
+from sample_app.base import REMEMBER_COOKIE, PageHandler
+
+#: How long the browser keeps the remembered email: thirty days.
+REMEMBER_SECONDS = 30 * 24 * 3600
+
+
+class LoginHandler(PageHandler):
+    def get(self) -> None:
+        self.render("login.html", remembered_email=self.request.cookies.get(REMEMBER_COOKIE, ""))
+
+    def post(self) -> None:
+        self.verify_form()
+        email = self.request.POST.get("email", "").strip().lower()
+        account = check_password(email, self.request.POST.get("password", ""))
+        if account is None:
+            self.session.add_flash("Wrong email or password.", "error")
+            self.redirect_to("login", _abort=True)
+            return
+
+        # A new id for every session at the moment privileges change: an id
+        # someone planted or saw before the login (session fixation) is now
+        # worthless. The data, including the visit count, carries over.
+        self.session.regenerate_id()
+        self.cart.regenerate_id()
+        self.session["email"] = account.email
+        self.session["name"] = account.name
+
+        if self.request.POST.get("remember"):
+            self.session_store.set_cookie(REMEMBER_COOKIE, account.email, max_age=REMEMBER_SECONDS)
+        else:
+            self.session_store.delete_cookie(REMEMBER_COOKIE)
+
+        self.session.add_flash(f"Welcome, {account.name}! You are signed in.", "success")
+        self.redirect_to("home", _abort=True)
+
+
+class LogoutHandler(PageHandler):
+    def post(self) -> None:
+        self.verify_form()
+        # invalidate() deletes the stored data and expires the cookie; a
+        # session cookie copied earlier no longer reaches the server-side cart.
+        self.session.invalidate()
+        self.cart.invalidate()
+        self.session_store.delete_cookie(REMEMBER_COOKIE)
+        # Stored after invalidate(): it starts a fresh, anonymous session.
+        self.session.add_flash("You are signed out; your session and cart are gone.", "info")
+        self.redirect_to("home", _abort=True)

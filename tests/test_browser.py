@@ -1,0 +1,124 @@
+"""The sample app in a real browser: headless Chromium driven by Playwright.
+
+WebTest proves the HTTP exchange; only a browser proves that the cookies
+work as a person experiences them: that Chromium accepts and sends them back,
+that HttpOnly hides them from scripts, that SameSite is what the browser
+records, and that a reload after signing out really shows a stranger's page.
+
+The browser is Debian's ``chromium`` (Playwright's own browser downloads are
+never used); the app runs in a real HTTP server thread on a free loopback
+port.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sample_app.screenshot import launch_chromium, running_sample
+
+
+def require(available: bool, message: str) -> None:
+    """Fail with the fix when the browser is missing: ``make test`` installs it."""
+    if not available:
+        pytest.fail(message)
+
+
+@pytest.fixture
+def base_url(tmp_path: Path) -> Iterator[str]:
+    """The sample app served over real HTTP on a free loopback port."""
+    with running_sample(tmp_path / "sessions") as url:
+        yield url
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    """Chromium on a fresh profile, so no cookie of an earlier run leaks in."""
+    require(importlib.util.find_spec("playwright") is not None, "pip install playwright")
+    require(shutil.which("chromium") is not None, "apt-get install chromium (Debian's)")
+    with launch_chromium(tmp_path / "profile") as context:
+        yield context
+
+
+def cookies_by_name(context: Any) -> dict[str, dict[str, Any]]:
+    return {cookie["name"]: cookie for cookie in context.cookies()}
+
+
+def flash_texts(page: Any) -> list[str]:
+    return [text.strip() for text in page.locator(".flashes li").all_inner_texts()]
+
+
+def cart_count(page: Any, base_url: str) -> str:
+    page.goto(base_url + "/")
+    return str(page.locator("#cart-count").inner_text())
+
+
+def test_a_visitor_signs_in_shops_and_signs_out(base_url: str, browser: Any) -> None:
+    page = browser.pages[0] if browser.pages else browser.new_page()
+
+    page.goto(base_url + "/")
+    assert page.locator("#visits").inner_text() == "1"
+
+    # Sign in: the welcome flash shows once.
+    page.goto(base_url + "/login")
+    page.fill("#email", "ada@example.com")
+    page.fill("#password", "lovelace")
+    page.check("input[name=remember]")
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url(base_url + "/")
+    assert flash_texts(page) == ["Welcome, Ada! You are signed in."]
+    assert "flash-success" in (page.locator(".flashes li").get_attribute("class") or "")
+    assert page.locator("#signed-in-as").inner_text() == "ada@example.com"
+    page.reload()
+    assert flash_texts(page) == []
+
+    # The cart fills across page loads.
+    for product in ("tea", "mug", "tea"):
+        page.goto(base_url + "/cart")
+        page.click(f"#add-{product}")
+        page.wait_for_url(base_url + "/cart")
+    page.reload()
+    assert page.locator("tr.cart-line .quantity").all_inner_texts() == ["2", "1"]
+    assert cart_count(page, base_url) == "3"
+
+    # The cookies the browser actually holds.
+    cookies = cookies_by_name(browser)
+    assert set(cookies) == {"session", "cart", "remember_email"}
+    for cookie in cookies.values():
+        assert cookie["httpOnly"] is True
+        assert cookie["sameSite"] == "Lax"
+        assert cookie["path"] == "/"
+    assert cookies["session"]["expires"] == -1, "a browser-session cookie"
+    assert cookies["remember_email"]["expires"] > 0
+    assert cookies["remember_email"]["value"] == "ada@example.com"
+    assert "tea" not in cookies["cart"]["value"], "the cart cookie holds only an id"
+    assert page.evaluate("document.cookie") == "", "HttpOnly hides every cookie from scripts"
+
+    # Sign out, then reload: everything is gone.
+    page.click("button:has-text('Sign out')")
+    page.wait_for_url(base_url + "/")
+    assert flash_texts(page) == ["You are signed out; your session and cart are gone."]
+    page.reload()
+    assert flash_texts(page) == []
+    assert page.locator("#signed-in-as").count() == 0
+    assert page.locator(".account a:has-text('Sign in')").count() == 1
+    assert page.locator("#cart-count").inner_text() == "0"
+    assert set(cookies_by_name(browser)) == {"session"}
+    page.goto(base_url + "/login")
+    assert page.input_value("#email") == ""
+
+
+def test_a_token_request_leaves_no_cookie_in_the_browser(base_url: str, browser: Any) -> None:
+    page = browser.pages[0] if browser.pages else browser.new_page()
+
+    page.goto(base_url + "/whoami?token=ada-demo-token")
+
+    assert "ada@example.com" in page.locator("#identity").inner_text()
+    assert browser.cookies() == []
+    page.goto(base_url + "/whoami")
+    assert "anonymous" in page.locator("#identity").inner_text()
