@@ -248,7 +248,7 @@ class Session(dict[str, Any]):
         if key not in self._pristine:
             return False
         try:
-            return json.dumps(value) != self._pristine[key]
+            return bool(json.dumps(value) != self._pristine[key])
         except (TypeError, ValueError):
             return True  # mutated into something JSON cannot hold: check_json names it
 
