@@ -239,8 +239,13 @@ class ServerBackend(Backend):
         """Remove the record under ``key``, if any."""
 
     @abstractmethod
-    def touch(self, key: str, ttl: int) -> None:
-        """Extend the record's expiry to ``ttl`` seconds from now, data untouched."""
+    def touch(self, key: str, ttl: int) -> bool:
+        """Extend a live record's expiry to ``ttl`` seconds from now, data untouched.
+
+        False, touching nothing, when there is no live record: it expired, or
+        a concurrent request invalidated it or made it a tombstone, whose
+        expiry must not be extended and whose cookie must not be re-issued.
+        """
 
     # -- shared logic ---------------------------------------------------------
 
@@ -311,8 +316,11 @@ class ServerBackend(Backend):
             if result is WriteResult.DELETED:
                 state.session_id = state.key = None
                 return CookieUpdate(None)
-        elif refresh:
-            self.touch(state.key, ttl)
+        elif refresh and not self.touch(state.key, ttl):
+            # Ended by a concurrent request: re-issuing the old id's cookie
+            # would overwrite the one that request set.
+            state.retired = True
+            return None
         if refresh:
             return self._issue(cookie_name, state, now)
         return None

@@ -66,8 +66,10 @@ class MemoryBackend(ServerBackend):
         with self._lock:
             self._entries.pop(key, None)
 
-    def touch(self, key: str, ttl: int) -> None:
+    def touch(self, key: str, ttl: int) -> bool:
         with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None:
-                self._entries[key] = (time.time() + ttl, entry[1])
+            record = self._get(key)
+            if record is None or record.tombstone:
+                return False
+            self._entries[key] = (time.time() + ttl, self._entries[key][1])
+            return True
