@@ -1,0 +1,271 @@
+"""What only the ``file`` backend must do: permissions, path safety, atomic files, locks."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import stat
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.apps import SECRET, Browser
+from tipsessions import BackendUnavailable
+from tipsessions.backends.base import WriteResult
+from tipsessions.backends.file import FileBackend
+from tipsessions.config import load_settings
+from tipsessions.record import ChangeSet, Record
+from tipsessions.store import Runtime
+
+TTL = 3600
+
+
+def make_backend(**file_options: Any) -> FileBackend:
+    settings = load_settings({"tipsessions": {"secret_key": SECRET, "file": file_options}})
+    backend = Runtime(settings).backend("file")
+    assert isinstance(backend, FileBackend)
+    return backend
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    return tmp_path / "sessions"
+
+
+@pytest.fixture
+def backend(folder: Path) -> FileBackend:
+    return make_backend(path=str(folder))
+
+
+def new_key() -> str:
+    return secrets.token_hex(32)
+
+
+#: A fixed creation time, so that records built at different moments compare equal.
+CREATED = int(time.time())
+
+
+def record(**data: Any) -> Record:
+    return Record(data=data, created=CREATED)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_folder_is_created_private_and_files_are_0600(backend: FileBackend, folder: Path) -> None:
+    assert not folder.exists()
+    key = new_key()
+    backend.put(key, record(a=1), TTL)
+    assert mode(folder) == 0o700
+    assert [p.name for p in folder.glob("tip_*")] == [f"tip_{key}.sess"]
+    assert all(mode(p) == 0o600 for p in folder.iterdir())
+    assert backend.address == str(folder)
+
+
+def test_default_folder_is_sessions_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    backend = make_backend()
+    monkeypatch.chdir("/")  # resolved when built, not at each call
+    backend.put(new_key(), record(a=1), TTL)
+    assert backend.address == str(tmp_path / "sessions")
+    assert len(list((tmp_path / "sessions").glob("tip_*.sess"))) == 1
+
+
+def test_filename_template(folder: Path) -> None:
+    backend = make_backend(path=str(folder), filename_template="s-%s.json")
+    key = new_key()
+    backend.put(key, record(a=1), TTL)
+    assert (folder / f"s-{key}.json").is_file()
+    assert backend.read(key)[0] == record(a=1)
+
+
+HOSTILE_KEYS = [
+    "../" + "a" * 61,
+    "a" * 62 + "/x",
+    "/etc/passwd",
+    "..",
+    "",
+    "a" * 64 + "\n",  # re.match("...$") would accept this one
+    "A" * 64,
+    "a" * 63,
+    "a" * 65,
+    "%s" + "a" * 62,
+    "a" * 63 + "\x00",
+    "g" * 64,
+]
+
+
+@pytest.mark.parametrize("key", HOSTILE_KEYS)
+def test_hostile_keys_never_reach_a_path(backend: FileBackend, tmp_path: Path, key: str) -> None:
+    before = sorted(tmp_path.rglob("*"))
+    calls = [
+        lambda: backend.read(key),
+        lambda: backend.put(key, record(a=1), TTL),
+        lambda: backend.update(key, ChangeSet(updates={"a": 2}), TTL, None),
+        lambda: backend.delete(key),
+        lambda: backend.touch(key, TTL),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match="64 lowercase hex"):
+            call()
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_writes_leave_no_temporary_files(backend: FileBackend, folder: Path) -> None:
+    keys = [new_key() for _ in range(5)]
+    for key in keys:
+        backend.put(key, record(n=0), TTL)
+        for n in range(1, 4):
+            backend.update(key, ChangeSet(updates={"n": n}), TTL, None)
+        backend.touch(key, TTL)
+    backend.delete(keys[0])
+    names = {p.name for p in folder.iterdir()}
+    assert not [n for n in names if n.startswith(".tip-tmp-")]
+    assert {n for n in names if n.startswith("tip_")} == {f"tip_{k}.sess" for k in keys[1:]}
+    assert backend.read(keys[1])[0] == record(n=3)
+
+
+def test_a_failed_write_keeps_the_old_file_and_removes_its_temporary_file(
+    backend: FileBackend, folder: Path
+) -> None:
+    key = new_key()
+    backend.put(key, record(a=1), TTL)
+    # A directory where the file should go makes the final rename fail.
+    blocked = new_key()
+    (folder / f"tip_{blocked}.sess").mkdir()
+    with pytest.raises(BackendUnavailable):
+        backend.put(blocked, record(a=1), TTL)
+    assert not list(folder.glob(".tip-tmp-*"))
+    assert backend.read(key)[0] == record(a=1)
+
+
+def test_expiry_is_the_mtime_and_expired_files_read_as_missing(
+    backend: FileBackend, folder: Path
+) -> None:
+    key = new_key()
+    backend.put(key, record(a=1), TTL)
+    path = folder / f"tip_{key}.sess"
+    assert path.stat().st_mtime == pytest.approx(time.time() + TTL, abs=5)
+    past = time.time() - 1
+    os.utime(path, (past, past))
+    assert backend.read(key) == (None, None)
+    backend.touch(key, TTL)  # never revives an expired session
+    assert backend.read(key) == (None, None)
+    assert backend.update(key, ChangeSet(updates={"a": 2}), TTL, None) is WriteResult.GONE
+    assert path.stat().st_mtime == past
+
+
+def test_touch_changes_only_the_mtime(backend: FileBackend, folder: Path) -> None:
+    key = new_key()
+    backend.put(key, record(a=1), 10)
+    path = folder / f"tip_{key}.sess"
+    inode, content = path.stat().st_ino, path.read_bytes()
+    backend.touch(key, TTL)
+    assert path.stat().st_ino == inode
+    assert path.read_bytes() == content
+    assert path.stat().st_mtime == pytest.approx(time.time() + TTL, abs=5)
+
+
+def test_touch_never_extends_a_tombstone(backend: FileBackend, folder: Path) -> None:
+    key = new_key()
+    backend.put(key, Record(tombstone=True), 30)
+    path = folder / f"tip_{key}.sess"
+    expires = path.stat().st_mtime
+    backend.touch(key, TTL)
+    assert path.stat().st_mtime == expires
+
+
+def test_a_file_that_does_not_decode_reads_as_missing_and_is_logged_without_content(
+    backend: FileBackend, folder: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = new_key()
+    backend.put(key, record(a=1), TTL)
+    path = folder / f"tip_{key}.sess"
+    expires = path.stat().st_mtime
+    path.write_bytes(b"\x80\x04secret-pickle-payload")
+    os.utime(path, (expires, expires))
+    with caplog.at_level(logging.WARNING, logger="tipsessions.security"):
+        assert backend.read(key) == (None, None)
+    assert [r.name for r in caplog.records] == ["tipsessions.security"]
+    assert "secret-pickle-payload" not in caplog.text
+
+
+def test_threads_updating_one_session_lose_nothing(backend: FileBackend) -> None:
+    key = new_key()
+    backend.put(key, record(start=True), TTL)
+
+    def writer(thread: int) -> None:
+        for n in range(25):
+            result = backend.update(key, ChangeSet(updates={f"t{thread}-{n}": n}), TTL, None)
+            assert result is WriteResult.WRITTEN
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stored = backend.read(key)[0]
+    assert stored is not None
+    assert len(stored.data) == 1 + 8 * 25
+
+
+def test_processes_updating_one_session_lose_nothing(backend: FileBackend, folder: Path) -> None:
+    key = new_key()
+    backend.put(key, record(start=True), TTL)
+    script = textwrap.dedent(
+        f"""
+        import sys, threading
+        from tests.test_file import make_backend
+        from tipsessions.record import ChangeSet
+        backend = make_backend(path={str(folder)!r})
+        def writer(name):
+            for n in range(20):
+                backend.update({key!r}, ChangeSet(updates={{f"{{name}}-{{n}}": n}}), 3600, None)
+        names = [f"{{sys.argv[1]}}-{{t}}" for t in range(2)]
+        threads = [threading.Thread(target=writer, args=(name,)) for name in names]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        """
+    )
+    root = Path(__file__).resolve().parent.parent
+    workers = [subprocess.Popen([sys.executable, "-c", script, str(p)], cwd=root) for p in range(4)]
+    assert [w.wait(timeout=60) for w in workers] == [0, 0, 0, 0]
+    stored = backend.read(key)[0]
+    assert stored is not None
+    assert len(stored.data) == 1 + 4 * 2 * 20
+
+
+def test_an_unusable_folder_is_backend_unavailable_naming_it(tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    for path in (not_a_folder, not_a_folder / "sessions"):
+        backend = make_backend(path=str(path))
+        with pytest.raises(BackendUnavailable) as caught:
+            backend.put(new_key(), record(a=1), TTL)
+        assert caught.value.backend == "file"
+        assert caught.value.address == str(path)
+        assert str(path) in str(caught.value)
+
+
+def test_through_an_app_the_file_name_is_a_hash_not_the_session_id(folder: Path) -> None:
+    browser = Browser(default_backend="file", file={"path": str(folder)})
+    browser(lambda h: h.session.update(user="ada"))
+    files = list(folder.glob("tip_*.sess"))
+    assert len(files) == 1
+    session_id = browser.cookie()
+    assert session_id is not None
+    raw_id = session_id.split(".")[0]
+    assert raw_id not in files[0].name
+    assert browser(lambda h: dict(h.session)) == {"user": "ada"}
+    browser(lambda h: h.session.invalidate())
+    assert not list(folder.glob("tip_*.sess"))

@@ -1,0 +1,174 @@
+"""The command line: ``python -m tipsessions purge --backend file --config myapp.config``.
+
+Backends whose server expires data by itself (memcache, redis) need no
+purge; ``file`` and ``datastore`` keep expired sessions, which read as
+missing, until this deletes them. Run it from cron. It is idempotent: a
+second run right after the first purges nothing.
+
+The backend is built exactly as the application builds it, from the same
+configuration dict, so the purge reaches the sessions the application wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Protocol, TextIO, runtime_checkable
+
+from .config import load_settings
+from .errors import ConfigError, SessionError
+from .store import Runtime
+
+#: Names the configuration module when ``--config`` is left out.
+CONFIG_VARIABLE = "TIPSESSIONS_CONFIG"
+
+#: ``(purged so far, expired in total or None when unknown)``
+Progress = Callable[[int, int | None], None]
+
+
+@runtime_checkable
+class Purgeable(Protocol):
+    """A backend that keeps expired records until told to delete them."""
+
+    def count_expired(self, before: float) -> int | None: ...
+
+    def purge_expired(self, before: float, batch_size: int) -> Iterator[int]: ...
+
+
+def purge(
+    app_config: Mapping[str, Any],
+    backend: str,
+    batch_size: int = 500,
+    progress: Progress | None = None,
+) -> int:
+    """Delete the sessions of ``backend`` that have expired; return how many.
+
+    ``app_config`` is the application's configuration, the dict holding
+    ``"tipsessions"``. Raises :class:`~tipsessions.ConfigError` for a bad
+    configuration or a backend that cannot be purged, and
+    :class:`~tipsessions.BackendUnavailable` when its server cannot be reached.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError("batch_size", f"must be a positive whole number, not {batch_size!r}")
+    chosen = Runtime(load_settings(app_config)).backend(backend)
+    if not isinstance(chosen, Purgeable):
+        raise ConfigError(
+            backend,
+            f"the {backend} backend cannot be purged: only backends that keep expired "
+            "sessions (file, datastore) need it",
+        )
+    # Fixed at the start, so that a long purge has a definite end.
+    before = time.time()
+    total = chosen.count_expired(before) if progress else None
+    purged = 0
+    if progress:
+        progress(purged, total)
+    for deleted in chosen.purge_expired(before, batch_size):
+        purged += deleted
+        if progress:
+            progress(purged, total)
+    return purged
+
+
+def load_config(spec: str) -> Mapping[str, Any]:
+    """The dict named by ``"package.module[:attribute]"`` (attribute ``config``)."""
+    module_name, _, attribute = spec.partition(":")
+    attribute = attribute or "config"
+    try:
+        module = importlib.import_module(module_name)
+    except ConfigError:
+        raise
+    except Exception as error:
+        raise ConfigError("--config", f"cannot import {module_name!r}: {error}") from error
+    value = getattr(module, attribute, None)
+    if not isinstance(value, Mapping):
+        raise ConfigError("--config", f"{module_name}.{attribute} is not a configuration dict")
+    return value
+
+
+class ProgressBar:
+    """A progress line redrawn in place on a terminal."""
+
+    def __init__(self, stream: TextIO, label: str, width: int = 30) -> None:
+        self.stream, self.label, self.width = stream, label, width
+        self.drawn = False
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if total:
+            filled = min(self.width, self.width * done // total)
+            bar = "#" * filled + "-" * (self.width - filled)
+            line = f"{self.label} [{bar}] {done}/{total}"
+        else:
+            line = f"{self.label}: {done} deleted"
+        self.stream.write(f"\r{line}")
+        self.stream.flush()
+        self.drawn = True
+
+    def close(self) -> None:
+        if self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text!r}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tipsessions")
+    commands = parser.add_subparsers(dest="command", required=True)
+    purge_command = commands.add_parser(
+        "purge", help="delete expired sessions of a file or datastore backend"
+    )
+    purge_command.add_argument(
+        "--backend", required=True, help="a configured backend name: file or datastore"
+    )
+    purge_command.add_argument(
+        "--config",
+        default=os.environ.get(CONFIG_VARIABLE),
+        metavar="MODULE[:ATTRIBUTE]",
+        help="the module holding the application's configuration dict "
+        f"(attribute 'config' unless named), e.g. config.production; default: ${CONFIG_VARIABLE}",
+    )
+    purge_command.add_argument(
+        "--batch-size",
+        type=_positive,
+        default=500,
+        help="sessions deleted per batch (default: 500)",
+    )
+    args = parser.parse_args(argv)
+    if not args.config:
+        parser.error(f"--config is required when {CONFIG_VARIABLE} is not set")
+
+    began = time.monotonic()
+    bar = ProgressBar(sys.stderr, f"purging {args.backend}") if sys.stderr.isatty() else None
+    try:
+        purged = purge(load_config(args.config), args.backend, args.batch_size, bar)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except SessionError as error:
+        # The server is unreachable, or a lock stayed taken: worth a retry.
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    finally:
+        if bar:
+            bar.close()
+    noun = "session" if purged == 1 else "sessions"
+    elapsed = time.monotonic() - began
+    print(f"purged {purged} expired {noun} from the {args.backend} backend in {elapsed:.1f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
