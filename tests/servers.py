@@ -16,6 +16,7 @@ Safety rules this module keeps:
 from __future__ import annotations
 
 import atexit
+import contextlib
 import http.client
 import os
 import shlex
@@ -278,7 +279,7 @@ class ServerProcess:
         self._forget_process()
 
     def pause(self) -> None:
-        """Freeze the server (SIGSTOP): it keeps accepting connections but never answers, like a hung host."""
+        """Freeze the server (SIGSTOP): it accepts connections but never answers (a hung host)."""
         if self._process is None:
             raise RuntimeError(f"{self.name} on {self.address} is not running")
         self._signal_group(signal.SIGSTOP)
@@ -315,10 +316,8 @@ class ServerProcess:
         # The group id is the leader's pid (start_new_session). It cannot be
         # reused by someone else while any member, even a zombie leader we
         # have not reaped yet, still exists, so this reaches only our server.
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self._process.pid, signum)
-        except ProcessLookupError:
-            pass
 
     def _wait_for_group_exit(self, timeout: float) -> bool:
         """Reap the leader and wait until no process of the group is alive."""
@@ -334,10 +333,8 @@ class ServerProcess:
 
     def _forget_process(self) -> None:
         if self._process is not None:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self._process.wait(timeout=self.stop_grace)
-            except subprocess.TimeoutExpired:
-                pass
         self._process = None
         _running_servers.discard(self)
 
@@ -380,11 +377,16 @@ def redis_server(log_dir: Path, port: int | None = None) -> ServerProcess:
         "redis-server",
         [
             binary,
-            "--bind", LOOPBACK,
-            "--port", str(port),
-            "--save", "",
-            "--appendonly", "no",
-            "--daemonize", "no",
+            "--bind",
+            LOOPBACK,
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
         ],
         redis_is_ready,
         port,
@@ -416,7 +418,11 @@ def datastore_emulator(log_dir: Path, port: int | None = None) -> ServerProcess:
     return ServerProcess(
         "datastore-emulator",
         [
-            binary, "beta", "emulators", "datastore", "start",
+            binary,
+            "beta",
+            "emulators",
+            "datastore",
+            "start",
             "--no-store-on-disk",
             "--consistency=1.0",
             f"--host-port={LOOPBACK}:{port}",

@@ -48,7 +48,9 @@ def test_free_port_can_be_bound_and_avoids_the_default_ports() -> None:
         sock.bind((servers.LOOPBACK, port))
 
 
-def test_two_distinct_memcached_servers_answer(memcached_servers: list[str], unique_prefix: str) -> None:
+def test_two_distinct_memcached_servers_answer(
+    memcached_servers: list[str], unique_prefix: str
+) -> None:
     assert len(set(memcached_servers)) == 2
     for address in memcached_servers:
         client = memcache_client(address)
@@ -133,12 +135,16 @@ def test_stopped_datastore_emulator_refuses_then_restarts_on_the_same_port(
 
     killable_datastore.start()
     client = datastore.Client(namespace=unique_namespace)
-    assert client.get(client.key(*key_path)) is None, "--no-store-on-disk: a restarted emulator starts empty"
+    assert client.get(client.key(*key_path)) is None, (
+        "--no-store-on-disk: a restarted emulator starts empty"
+    )
     client.put(entity)
     assert client.get(client.key(*key_path)) is not None
 
 
-def test_paused_server_accepts_but_does_not_answer_until_resumed(killable_redis: ServerProcess) -> None:
+def test_paused_server_accepts_but_does_not_answer_until_resumed(
+    killable_redis: ServerProcess,
+) -> None:
     client = redis_client(servers.redis_url(killable_redis.address))
     killable_redis.pause()
     try:
@@ -150,7 +156,9 @@ def test_paused_server_accepts_but_does_not_answer_until_resumed(killable_redis:
     client.close()
 
 
-def test_stop_ends_a_paused_server_without_waiting_for_sigkill(killable_memcached: ServerProcess) -> None:
+def test_stop_ends_a_paused_server_without_waiting_for_sigkill(
+    killable_memcached: ServerProcess,
+) -> None:
     killable_memcached.pause()
     began = time.monotonic()
     killable_memcached.stop()
@@ -158,7 +166,9 @@ def test_stop_ends_a_paused_server_without_waiting_for_sigkill(killable_memcache
     assert_refuses_connections(killable_memcached)
 
 
-def test_server_refuses_to_start_on_a_port_in_use(killable_redis: ServerProcess, tmp_path: Path) -> None:
+def test_server_refuses_to_start_on_a_port_in_use(
+    killable_redis: ServerProcess, tmp_path: Path
+) -> None:
     same_port = servers.redis_server(tmp_path, port=killable_redis.port)
     with pytest.raises(servers.PortInUseError, match=killable_redis.address):
         same_port.start()
@@ -173,7 +183,9 @@ def test_server_that_dies_during_startup_reports_its_log(tmp_path: Path) -> None
         servers.free_port(),
         tmp_path / "dies.log",
     )
-    with pytest.raises(servers.ServerExitedDuringStartup, match="(?s)exited with status 3.*cannot bind"):
+    with pytest.raises(
+        servers.ServerExitedDuringStartup, match=r"(?s)exited with status 3.*cannot bind"
+    ):
         dies.start()
     assert not dies.is_running
 
@@ -187,7 +199,7 @@ def test_server_that_never_gets_ready_is_killed_and_reported(tmp_path: Path) -> 
         tmp_path / "never-ready.log",
         startup_timeout=0.5,
     )
-    with pytest.raises(ServerStartError, match="(?s)not ready after.*still booting"):
+    with pytest.raises(ServerStartError, match=r"(?s)not ready after.*still booting"):
         never_ready.start()
     assert not never_ready.is_running
 
@@ -219,8 +231,24 @@ def test_environment_overrides_replace_the_started_servers(
     }
     # Run from the checkout so that `tests.server_fixtures` is importable.
     inner = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--noconftest",
-         "-p", "tests.server_fixtures", "--rootdir", str(tmp_path), str(inner_test)],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--noconftest",
+            "-p",
+            "tests.server_fixtures",
+            "--rootdir",
+            str(tmp_path),
+            str(inner_test),
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert inner.returncode == 0, inner.stdout + inner.stderr
