@@ -6,6 +6,7 @@ cookie jar), with the code each request runs inline.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,8 @@ import webob.exc
 import webtest
 
 from tipsessions import BaseHandler
+from tipsessions.backends.base import ServerBackend
+from tipsessions.store import Runtime
 
 SECRET = "test-secret-0123456789abcdef-0123456789"
 
@@ -86,3 +89,32 @@ class Browser:
 
     def forget_cookies(self) -> None:
         self.web.reset()
+
+
+STORAGE_CALLS = ("read", "put", "update", "delete", "touch")
+
+
+def backend_of(browser: Browser, name: str | None = None) -> Any:
+    """The real backend instance serving ``browser``'s app."""
+    runtime = Runtime.of(browser.app)
+    return runtime.backend(name or runtime.settings.default_backend)
+
+
+class CallCounter(collections.Counter[str]):
+    """Counts storage calls on a real backend; the server still does the work."""
+
+    def __init__(self, backend: Any) -> None:
+        super().__init__()
+        if not isinstance(backend, ServerBackend):
+            return
+        for call in STORAGE_CALLS:
+            original = getattr(backend, call)
+
+            def counted(*args: Any, _call: str = call, _original: Any = original) -> Any:
+                self[_call] += 1
+                return _original(*args)
+
+            setattr(backend, call, counted)
+
+    def writes(self) -> int:
+        return self["put"] + self["update"] + self["delete"] + self["touch"]

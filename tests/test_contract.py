@@ -9,44 +9,15 @@ A backend written by a user passes this suite by adding its name to
 from __future__ import annotations
 
 import base64
-import collections
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import time_machine
 
-from tests.apps import Browser
+from tests.apps import Browser, CallCounter, backend_of
 from tests.conftest import SERVER_BACKENDS
-from tipsessions.backends.base import ServerBackend
 from tipsessions.store import Runtime
-
-STORAGE_CALLS = ("read", "put", "update", "delete", "touch")
-
-
-def backend_of(browser: Browser, name: str | None = None) -> Any:
-    runtime = Runtime.of(browser.app)
-    return runtime.backend(name or runtime.settings.default_backend)
-
-
-class CallCounter(collections.Counter[str]):
-    """Counts storage calls on a real backend; the server still does the work."""
-
-    def __init__(self, backend: Any) -> None:
-        super().__init__()
-        if not isinstance(backend, ServerBackend):
-            return
-        for call in STORAGE_CALLS:
-            original = getattr(backend, call)
-
-            def counted(*args: Any, _call: str = call, _original: Any = original) -> Any:
-                self[_call] += 1
-                return _original(*args)
-
-            setattr(backend, call, counted)
-
-    def writes(self) -> int:
-        return self["put"] + self["update"] + self["delete"] + self["touch"]
 
 
 @pytest.fixture

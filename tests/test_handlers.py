@@ -15,8 +15,7 @@ import pytest
 import webapp2
 import webob
 
-from tests.apps import Browser, ScriptHandler
-from tests.test_contract import CallCounter, backend_of
+from tests.apps import Browser, CallCounter, ScriptHandler, backend_of
 from tipsessions import BaseHandler, SessionMiddleware, SessionMixin, get_store
 
 

@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.apps import Browser
-from tests.test_contract import CallCounter, backend_of
+from tests.apps import Browser, CallCounter, backend_of
 from tipsessions import SerializationError, Session
 from tipsessions.record import Record
 

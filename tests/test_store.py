@@ -17,8 +17,7 @@ import webapp2
 import webtest
 
 import tipsessions
-from tests.apps import SECRET, Browser
-from tests.test_contract import CallCounter, backend_of
+from tests.apps import SECRET, Browser, CallCounter, backend_of
 from tipsessions import ConfigError, SessionTooLarge, get_store
 
 BACKENDS = ["securecookie", "encryptedcookie", "memory"]
