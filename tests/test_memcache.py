@@ -1,0 +1,397 @@
+"""What only the memcache backend has to get right, against real memcached.
+
+The behaviour every backend shares is in test_contract.py; here are
+memcached's own edges: several servers, acknowledged writes, the 30-day
+expiry rule, check-and-set merging, and servers that die or hang.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from pymemcache.client.base import Client
+
+from tests.apps import Browser
+from tests.servers import ServerProcess
+from tipsessions import BackendUnavailable, ConfigError
+from tipsessions.backends.base import WriteResult
+from tipsessions.backends.memcache import MemcacheBackend
+from tipsessions.record import ChangeSet, Record
+from tipsessions.store import Runtime
+
+DAY = 24 * 3600
+#: Generous for a busy shared machine; a hang would take far longer.
+PROMPT = 5.0
+
+
+def browser_on(servers: list[str], prefix: str = "t:", **settings: Any) -> Browser:
+    memcache = {"servers": servers, "prefix": prefix, "connect_timeout": 1.0, "timeout": 1.0}
+    return Browser(default_backend="memcache", memcache=memcache, **settings)
+
+
+def store(key: str, value: Any) -> Callable[[Any], None]:
+    """A request script that stores ``value`` under ``key`` in the default session."""
+    return lambda h: h.session.__setitem__(key, value)
+
+
+def backend_of(browser: Browser) -> MemcacheBackend:
+    backend = Runtime.of(browser.app).backend("memcache")
+    assert isinstance(backend, MemcacheBackend)
+    return backend
+
+
+def stored_key(browser: Browser) -> str:
+    """The memcached key the browser's session cookie points to."""
+    cookie = browser.cookie()
+    assert cookie is not None
+    session_id, _ = Runtime.of(browser.app).keyring.unsign("session", cookie, None)
+    return backend_of(browser).storage_keys(session_id.decode())[0]
+
+
+def holds(server: str, key: str) -> bool:
+    client = Client(server, connect_timeout=1, timeout=1)
+    try:
+        return client.get(key) is not None
+    finally:
+        client.close()
+
+
+def remaining_ttl(server: str, key: str) -> int:
+    """The seconds memcached will keep ``key``, from its meta-get command."""
+    client = Client(server, connect_timeout=1, timeout=1)
+    try:
+        reply = client.raw_command(f"mg {key} t", b"\r\n")
+    finally:
+        client.close()
+    flag = reply.split()[-1]
+    assert reply.startswith(b"HD") and flag.startswith(b"t"), reply
+    return int(flag[1:])
+
+
+@pytest.fixture
+def memcached(memcached_servers: list[str]) -> str:
+    return memcached_servers[0]
+
+
+@pytest.fixture
+def backend(memcached: str, unique_prefix: str) -> MemcacheBackend:
+    return backend_of(browser_on([memcached], unique_prefix))
+
+
+@pytest.fixture
+def raw(memcached: str) -> Iterator[Client]:
+    """A plain client to look at what the backend stored."""
+    client = Client(memcached, connect_timeout=1, timeout=1, default_noreply=False)
+    yield client
+    client.close()
+
+
+# -- several servers -------------------------------------------------------------
+
+
+def test_sessions_spread_over_every_server(
+    memcached_servers: list[str], unique_prefix: str
+) -> None:
+    browser = browser_on(memcached_servers, unique_prefix)
+    keys = []
+    for visitor in range(24):
+        browser.forget_cookies()
+        browser(store("visitor", visitor))
+        keys.append(stored_key(browser))
+    found = {server: sum(holds(server, key) for key in keys) for server in memcached_servers}
+    assert sum(found.values()) == len(keys), "each session lives on exactly one server"
+    assert all(found.values()), f"some server holds no session: {found}"
+
+
+def test_a_dead_server_fails_its_sessions_loudly_and_spares_the_others(
+    memcached: str, killable_memcached: ServerProcess, unique_prefix: str
+) -> None:
+    browser = browser_on([memcached, killable_memcached.address], unique_prefix)
+    cookies: dict[bool, str] = {}
+    while len(cookies) < 2:
+        browser.forget_cookies()
+        browser(lambda h: h.session.__setitem__("user", "ada"))
+        on_killable = holds(killable_memcached.address, stored_key(browser))
+        cookies.setdefault(on_killable, browser.cookie() or "")
+    killable_memcached.kill()
+
+    browser.set_cookie("session", cookies[False])
+    assert browser(lambda h: (h.session.new, dict(h.session))) == (False, {"user": "ada"})
+    # Never read as "no such session" (a silent logout), nor moved to the
+    # other server, where it would come back to life once this one returns.
+    browser.set_cookie("session", cookies[True])
+    error = browser.fail(lambda h: h.session.get("user"))
+    assert isinstance(error, BackendUnavailable)
+    assert killable_memcached.address in str(error)
+
+
+# -- memcached's own rules ---------------------------------------------------------
+
+
+def test_refused_write_raises_instead_of_losing_the_session(
+    memcached: str, unique_prefix: str
+) -> None:
+    browser = browser_on([memcached], unique_prefix)
+    browser(lambda h: h.session.__setitem__("small", 1))
+    # Over memcached's 1 MB item limit: fire-and-forget would report success.
+    error = browser.fail(lambda h: h.session.__setitem__("blob", "x" * 2_000_000))
+    assert isinstance(error, BackendUnavailable)
+    assert error.backend == "memcache" and "too large" in error.reason
+    assert browser(lambda h: dict(h.session)) == {"small": 1}
+
+
+@pytest.mark.parametrize("ttl", [DAY, 60 * DAY])
+def test_lifetimes_over_30_days_are_kept(
+    backend: MemcacheBackend, memcached: str, unique_prefix: str, ttl: int
+) -> None:
+    # memcached reads a relative expiry over 30 days as a unix time in 1970:
+    # the record would be dropped at once.
+    key = unique_prefix + "a" * 64
+    backend.put(key, Record(data={"a": 1}, created=1), ttl)
+    assert ttl - 5 <= remaining_ttl(memcached, key) <= ttl + 2  # one more, as memcached rounds
+    _, version = backend.read(key)
+    assert backend.update(key, ChangeSet(updates={"b": 2}), ttl, version) is WriteResult.WRITTEN
+    assert ttl - 5 <= remaining_ttl(memcached, key) <= ttl + 2  # one more, as memcached rounds
+    assert backend.touch(key, ttl) is True
+    assert ttl - 5 <= remaining_ttl(memcached, key) <= ttl + 2  # one more, as memcached rounds
+    assert backend.read(key)[0] == Record(data={"a": 1, "b": 2}, created=1)
+
+
+def test_a_one_second_tombstone_lives_a_whole_second(
+    backend: MemcacheBackend, unique_prefix: str
+) -> None:
+    # memcached's clock ticks in whole seconds: an item set for 1 s just
+    # before a tick would be gone right after it.
+    key = unique_prefix + "9" * 64
+    backend.put(key, Record(tombstone=True), 1)
+    time.sleep(0.95)
+    assert backend.read(key)[0] == Record(tombstone=True)
+
+
+def test_a_60_day_session_lives_through_the_app(memcached: str, unique_prefix: str) -> None:
+    browser = browser_on([memcached], unique_prefix, server_ttl=60 * DAY)
+    browser(lambda h: h.session.__setitem__("user", "ada"))
+    assert browser(lambda h: (h.session.new, dict(h.session))) == (False, {"user": "ada"})
+    assert remaining_ttl(memcached, stored_key(browser)) > 59 * DAY
+
+
+def test_prefix_that_memcached_cannot_take_is_a_config_error(memcached: str) -> None:
+    for prefix in ("two words:", "x" * 190):
+        browser = browser_on([memcached], prefix)
+        error = browser.fail(lambda h: h.session)
+        assert isinstance(error, ConfigError) and error.key == "tipsessions.memcache.prefix"
+
+
+def test_undecodable_record_reads_as_missing_and_is_logged(
+    backend: MemcacheBackend, raw: Client, unique_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = unique_prefix + "b" * 64
+    raw.set(key, b"\x80secret-garbage", expire=60)
+    with caplog.at_level(logging.WARNING, logger="tipsessions.security"):
+        assert backend.read(key) == (None, None)
+        assert backend.update(key, ChangeSet(updates={"a": 1}), 60, None) is WriteResult.GONE
+    assert caplog.records and all(r.name == "tipsessions.security" for r in caplog.records)
+    assert "secret-garbage" not in caplog.text
+
+
+# -- check-and-set merging ---------------------------------------------------------
+
+
+def server_stats(server: str) -> dict[bytes, Any]:
+    client = Client(server, connect_timeout=1, timeout=1)
+    try:
+        return dict(client.stats())
+    finally:
+        client.close()
+
+
+def test_an_uncontended_update_is_a_single_cas(killable_memcached: ServerProcess) -> None:
+    # A private server: nobody else moves its counters.
+    backend = backend_of(browser_on([killable_memcached.address]))
+    key = "t:" + "c" * 64
+    backend.put(key, Record(data={"a": 1}, created=1), 60)
+    _, version = backend.read(key)
+    before = server_stats(killable_memcached.address)
+    assert backend.update(key, ChangeSet(updates={"b": 2}), 60, version) is WriteResult.WRITTEN
+    after = server_stats(killable_memcached.address)
+    moved = {name for name in after if name.startswith(b"cmd_") and after[name] != before[name]}
+    assert moved == {b"cmd_set"}  # memcached counts a cas among the sets
+    assert after[b"cas_hits"] == before[b"cas_hits"] + 1
+
+
+def test_a_lost_race_merges_into_the_current_record(
+    backend: MemcacheBackend, unique_prefix: str
+) -> None:
+    key = unique_prefix + "d" * 64
+    backend.put(key, Record(data={"a": 1}, created=1), 60)
+    _, first = backend.read(key)
+    _, second = backend.read(key)
+    assert backend.update(key, ChangeSet(updates={"b": 2}), 60, second) is WriteResult.WRITTEN
+    # Deleting "a" would empty the record this request loaded, but not the
+    # current one: the other request's "b" survives.
+    assert backend.update(key, ChangeSet(deleted={"a"}), 60, first) is WriteResult.WRITTEN
+    assert backend.read(key)[0] == Record(data={"b": 2}, created=1)
+    _, version = backend.read(key)
+    assert backend.update(key, ChangeSet(deleted={"b"}), 60, version) is WriteResult.DELETED
+    assert backend.read(key) == (None, None)
+
+
+def test_no_update_lands_after_a_delete_or_a_tombstone(
+    backend: MemcacheBackend, unique_prefix: str
+) -> None:
+    key = unique_prefix + "e" * 64
+    for retire in (backend.delete, lambda k: backend.put(k, Record(tombstone=True), 60)):
+        backend.put(key, Record(data={"a": 1}, created=1), 60)
+        _, version = backend.read(key)
+        retire(key)
+        changes = ChangeSet(updates={"b": 2})
+        assert backend.update(key, changes, 60, version) is WriteResult.GONE
+        assert backend.read(key)[0] in (None, Record(tombstone=True))
+
+
+def test_touch_extends_a_live_record_only(
+    backend: MemcacheBackend, memcached: str, unique_prefix: str
+) -> None:
+    key = unique_prefix + "8" * 64
+    assert backend.touch(key, 600) is False
+    backend.put(key, Record(data={"a": 1}, created=1), 60)
+    assert backend.touch(key, 600) is True
+    assert 590 <= remaining_ttl(memcached, key) <= 602
+    backend.put(key, Record(tombstone=True), 5)  # regenerated meanwhile
+    assert backend.touch(key, 600) is False
+    assert remaining_ttl(memcached, key) <= 7  # the grace it was given, no more
+    assert backend.read(key)[0] == Record(tombstone=True)
+
+
+def test_parallel_updates_of_one_session_lose_nothing(
+    backend: MemcacheBackend, unique_prefix: str
+) -> None:
+    key = unique_prefix + "f" * 64
+    backend.put(key, Record(data={"start": 0}, created=1), 60)
+    errors: list[BaseException] = []
+
+    def writer(thread: int) -> None:
+        try:
+            for n in range(50):
+                _, version = backend.read(key)
+                changes = ChangeSet(updates={f"{thread}-{n}": n, "last": thread})
+                backend.update(key, changes, 60, version)
+        except BaseException as error:  # reported below, not lost in the thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    record, _ = backend.read(key)
+    assert record is not None
+    assert len(record.data) == 1 + 1 + 8 * 50
+    assert record.data["last"] in range(8)
+
+
+# -- servers that are down, die or hang ----------------------------------------------
+
+
+def test_the_app_starts_and_serves_while_memcached_is_down(
+    killable_memcached: ServerProcess,
+) -> None:
+    killable_memcached.stop()
+    browser = browser_on([killable_memcached.address])
+    assert browser(lambda h: "no session needed") == "no session needed"
+
+    started = time.monotonic()
+    error = browser.fail(lambda h: h.session.__setitem__("user", "ada"))
+    assert time.monotonic() - started < PROMPT
+    assert isinstance(error, BackendUnavailable)
+    assert (error.backend, error.address) == ("memcache", killable_memcached.address)
+    assert "memcache" in str(error) and killable_memcached.address in str(error)
+
+    killable_memcached.start()
+    browser(lambda h: h.session.__setitem__("user", "ada"))
+    assert browser(lambda h: h.session["user"]) == "ada"
+
+
+def test_degrade_serves_an_empty_session_that_is_never_saved(
+    killable_memcached: ServerProcess,
+) -> None:
+    browser = browser_on([killable_memcached.address], on_backend_error="degrade")
+    browser(lambda h: h.session.__setitem__("user", "ada"))
+    killable_memcached.kill()
+    assert browser(lambda h: (h.session.new, dict(h.session))) == (True, {})
+    browser(lambda h: h.session.__setitem__("cart", [1]))
+    assert browser.set_cookies() == []
+
+    killable_memcached.start()  # empty: memcached keeps nothing across a restart
+    assert browser(lambda h: (h.session.new, dict(h.session))) == (True, {})
+    browser(lambda h: h.session.__setitem__("cart", [2]))
+    assert browser(lambda h: h.session["cart"]) == [2]
+
+
+def test_a_server_killed_mid_run_fails_fast_then_recovers(
+    killable_memcached: ServerProcess,
+) -> None:
+    browser = browser_on([killable_memcached.address])
+    for n in range(3):  # pooled connections to the process about to die
+        browser(store("n", n))
+    killable_memcached.kill()
+    for _ in range(2):
+        started = time.monotonic()
+        error = browser.fail(lambda h: h.session.get("n"))
+        assert time.monotonic() - started < PROMPT
+        assert isinstance(error, BackendUnavailable) and error.backend == "memcache"
+    killable_memcached.start()
+    assert browser(lambda h: h.session.new) is True
+    browser(lambda h: h.session.__setitem__("n", 9))
+    assert browser(lambda h: h.session["n"]) == 9
+
+
+def test_a_restarted_server_serves_the_next_request(killable_memcached: ServerProcess) -> None:
+    address = killable_memcached.address
+    browser = browser_on([address])
+    browser(store("n", 1))
+    backend, key = backend_of(browser), stored_key(browser)
+    alone = server_stats(address)[b"curr_connections"]
+    # Requests at once leave several idle connections in the pool.
+    at_once = threading.Barrier(8)
+
+    def read() -> None:
+        at_once.wait()
+        backend.read(key)
+
+    threads = [threading.Thread(target=read) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert server_stats(address)[b"curr_connections"] >= alone + 1
+
+    killable_memcached.kill()
+    killable_memcached.start()
+    # Every pooled connection is dead now; none of them may fail a request.
+    assert browser(lambda h: (h.session.new, dict(h.session))) == (True, {})
+
+
+@pytest.fixture
+def unresponsive_server() -> Iterator[str]:
+    """An address that accepts connections and never answers, as a hung server does."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        yield f"127.0.0.1:{listener.getsockname()[1]}"
+
+
+def test_a_hung_server_times_out_instead_of_hanging(unresponsive_server: str) -> None:
+    backend = backend_of(browser_on([unresponsive_server]))
+    started = time.monotonic()
+    with pytest.raises(BackendUnavailable, match="timed out") as caught:
+        backend.read("t:" + "0" * 64)
+    assert time.monotonic() - started < PROMPT
+    assert caught.value.address == unresponsive_server

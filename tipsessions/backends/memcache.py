@@ -1,0 +1,204 @@
+"""``memcache``: sessions in memcached, through pymemcache.
+
+memcached is a cache, and a few of its habits would lose sessions silently:
+
+* pymemcache sends writes fire-and-forget by default, which reports success
+  even when memcached refused the value (one over the item size limit).
+  Every write here waits for the server's answer.
+* An expiry over 30 days is taken as an absolute unix time: a relative 60
+  days would mean early 1970 and drop the record at once. Longer lifetimes
+  are sent as absolute times. And expiry counts whole seconds, so each
+  lifetime gets one more, lest a one-second tombstone vanish at once.
+* Concurrent saves merge with check-and-set. ``read`` keeps the ``gets``
+  token with the bytes it saw, so a save usually costs one ``cas``; a lost
+  race reads, merges and tries again, a bounded number of times. memcached
+  has no conditional delete, but a ``cas`` with a negative expiry stores an
+  already-expired item only if nobody wrote meanwhile, which is one.
+* Nor can it touch on a condition, yet a touch must not extend a tombstone
+  a concurrent regenerate left. A tombstone carries its end in the item's
+  client flags, which a meta-get (memcached 1.6 or later) returns while it
+  touches: a touch that hit one gives it back its grace.
+* Several servers share the sessions by HashClient's rendezvous hashing,
+  but its failover is bypassed: while a server fails, HashClient answers
+  "not found" instead of raising, then moves that server's keys elsewhere
+  and back once it returns, where a session logged out meanwhile would live
+  again. Each key stays on its own server; when that server is down, its
+  sessions raise ``BackendUnavailable`` and the others carry on.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import weakref
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from pymemcache.client.base import PooledClient, check_key_helper, normalize_server_spec
+from pymemcache.client.hash import HashClient
+from pymemcache.exceptions import MemcacheError, MemcacheUnexpectedCloseError
+
+from ..cookies import Keyring
+from ..errors import BackendUnavailable, ConfigError, SessionConflict
+from ..record import ChangeSet, Record
+from .base import ServerBackend, WriteResult, apply_changes, security_log
+
+#: Longest expiry memcached reads as relative seconds rather than a unix time.
+RELATIVE_EXPIRY_LIMIT = 30 * 24 * 3600
+#: Tries of the read-merge-cas cycle before giving up with SessionConflict.
+MAX_ATTEMPTS = 32
+#: How a pooled connection to a server process that has since died fails,
+#: at once. Whatever write it carried died with that process's memory, so
+#: trying again cannot apply it twice.
+_DEAD_CONNECTION = (MemcacheUnexpectedCloseError, ConnectionResetError, BrokenPipeError)
+
+
+class _Seen(NamedTuple):
+    """What ``read`` saw: the cas token and the record's bytes."""
+
+    token: bytes
+    raw: bytes
+
+
+class MemcacheBackend(ServerBackend):
+    def __init__(self, name: str, options: Mapping[str, Any], keyring: Keyring) -> None:
+        super().__init__(name, options, keyring)
+        servers = list(options["servers"])
+        self.address = ",".join(servers)
+        try:
+            specs = [normalize_server_spec(server) for server in servers]
+        except ValueError as error:
+            raise ConfigError(f"tipsessions.{name}.servers", str(error)) from error
+        try:
+            # A session's key is the prefix and 64 hex digits.
+            check_key_helper(str(options["prefix"]) + "0" * 64, allow_unicode_keys=False)
+        except MemcacheError as error:
+            raise ConfigError(f"tipsessions.{name}.prefix", str(error)) from error
+        client_options: dict[str, Any] = {
+            "connect_timeout": options["connect_timeout"],
+            "timeout": options["timeout"],
+            "default_noreply": False,
+        }
+        if len(specs) == 1:
+            self._ring = None
+            self._pools = {servers[0]: PooledClient(specs[0], **client_options)}
+        else:
+            cluster = HashClient(specs, use_pooling=True, **client_options)
+            self._ring, self._pools = cluster.hasher, cluster.clients
+        # Applications have no shutdown hook: close the pooled sockets when
+        # the backend goes away instead of leaving them to the collector.
+        weakref.finalize(self, close_all, list(self._pools.values()))
+
+    def read(self, key: str) -> tuple[Record | None, Any]:
+        raw, token = self._run(key, "gets", key)
+        record = None if raw is None else self._decode(key, raw)
+        return (None, None) if record is None else (record, _Seen(token, raw))
+
+    def put(self, key: str, record: Record, ttl: int) -> None:
+        # A tombstone keeps its end in its client flags, for ``touch``.
+        flags = int(time.time()) + ttl + 1 if record.tombstone else 0
+        stored = self._run(
+            key, "set", key, record.to_json(), expire=expiry(ttl), flags=flags, noreply=False
+        )
+        if not stored:
+            raise self._unavailable(key, "the server did not store the session")
+
+    def update(self, key: str, changes: ChangeSet, ttl: int, version: Any) -> WriteResult:
+        seen = version if isinstance(version, _Seen) else None
+        for attempt in range(MAX_ATTEMPTS):
+            if seen is None:
+                raw, token = self._run(key, "gets", key)
+                if raw is None:
+                    return WriteResult.GONE
+                seen = _Seen(token, raw)
+            result, merged = apply_changes(self._decode(key, seen.raw), changes)
+            if result is WriteResult.GONE:
+                return result
+            # DELETED stores an already-expired item: a delete that checks the token.
+            value, expire = (b"{}", -1) if merged is None else (merged.to_json(), expiry(ttl))
+            stored = self._run(key, "cas", key, value, seen.token, expire=expire, noreply=False)
+            if stored:
+                return result
+            if stored is None:  # NOT_FOUND: deleted or expired since it was read
+                return WriteResult.GONE
+            seen = None
+            # Spread the contenders out so that one of them wins the next round.
+            time.sleep(random.uniform(0, 0.001 * 2 ** min(attempt, 5)))
+        raise SessionConflict(self.name, MAX_ATTEMPTS)
+
+    def delete(self, key: str) -> None:
+        self._run(key, "delete", key, noreply=False)
+
+    def touch(self, key: str, ttl: int) -> bool:
+        # memcached cannot touch on a condition, but one meta-get extends the
+        # expiry and returns the client flags, which tell a tombstone.
+        reply = self._run(key, "raw_command", f"mg {key} T{expiry(ttl)} f", b"\r\n")
+        if reply.startswith(b"EN"):  # no such item
+            return False
+        flags = [token for token in reply.split() if token.startswith(b"f")]
+        if len(flags) != 1 or not flags[0][1:].isdigit():
+            raise self._unavailable(key, f"unexpected reply to mg: {reply[:40]!r}")
+        tombstone_end = int(flags[0][1:])
+        if tombstone_end:
+            # Made a tombstone by a concurrent request: give its grace back.
+            self._run(key, "touch", key, tombstone_end, noreply=False)
+            return False
+        return True
+
+    def _run(self, key: str, command: str, *args: Any, **kwargs: Any) -> Any:
+        """``command`` of the pooled client of ``key``'s server, errors translated."""
+        pool = self._pools[self._server(key)]
+        # After a restart every idle connection is dead: go through them to a
+        # new one rather than fail a request per connection. Each failed one
+        # leaves the pool.
+        tries = len(pool.client_pool.free) + 1
+        for tries_left in range(tries, 0, -1):
+            try:
+                return getattr(pool, command)(*args, **kwargs)
+            except _DEAD_CONNECTION as error:
+                if tries_left == 1:
+                    raise self._unavailable(key, describe(error)) from error
+            except (OSError, MemcacheError) as error:
+                raise self._unavailable(key, describe(error)) from error
+
+    def _server(self, key: str) -> str:
+        return next(iter(self._pools)) if self._ring is None else str(self._ring.get_node(key))
+
+    def _unavailable(self, key: str, reason: str) -> BackendUnavailable:
+        return BackendUnavailable(self.name, self.address, f"{self._server(key)}: {reason}")
+
+    def _decode(self, key: str, raw: bytes) -> Record | None:
+        try:
+            return Record.from_json(raw)
+        except ValueError as error:
+            # Never the content: it may hold another user's data.
+            security_log.warning(
+                "%s backend: undecodable record under %r treated as missing (%s)",
+                self.name,
+                key,
+                type(error).__name__,
+            )
+            return None
+
+
+def expiry(ttl: int) -> int:
+    """``ttl`` as memcached reads it, so that the item lives at least ``ttl`` seconds.
+
+    memcached's clock ticks in whole seconds: an item set for N seconds just
+    before a tick goes after N - 1, hence the extra second. Beyond 30 days
+    only a unix time works.
+    """
+    seconds = ttl + 1
+    return seconds if seconds <= RELATIVE_EXPIRY_LIMIT else int(time.time()) + seconds
+
+
+def close_all(pools: list[Any]) -> None:
+    for pool in pools:
+        pool.close()
+
+
+def describe(error: BaseException) -> str:
+    if error.args and isinstance(error.args[0], bytes):
+        # memcached's own words, such as "object too large for cache".
+        return error.args[0].decode("ascii", "replace")
+    return str(error) or type(error).__name__

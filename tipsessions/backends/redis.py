@@ -1,0 +1,216 @@
+"""``redis``: sessions in Redis, through redis-py.
+
+Each session is a Redis hash rather than one JSON string, so that a save
+can merge its changes into the stored session inside Redis, in one round
+trip, with no read-modify-write race:
+
+* ``d:<key>`` holds one session value as the JSON Python wrote. The merge
+  script only moves these strings around and never decodes them: Lua's
+  cjson would round floats such as ``0.1 + 0.2`` on the way back.
+* ``f:<id>`` holds a flash as ``"<order> <json>"``. Keyed by its id, a
+  flash added by one request never overwrites another's, a read deletes
+  exactly the flashes it showed, and a save replayed after a dropped
+  connection adds nothing twice. The order comes from the counter ``n``, so
+  flashes read back oldest first.
+* ``c`` is the creation time and marks a live session; a tombstone is the
+  hash ``{t: 1}``. The scripts give up without ``c``, so a save never brings
+  back a session that was invalidated, regenerated or expired, and a touch
+  never lengthens a tombstone's grace.
+
+Timeouts are explicit and redis-py retries only a dropped connection, once
+and at once: its default retries with backoff would turn a hung server into
+a wait of many seconds. There is no periodic health check: the pool already
+replaces a connection the server closed when it hands it out, and a PING
+would add a round trip to the request that sends it.
+"""
+
+from __future__ import annotations
+
+import json
+import weakref
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+import redis
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError
+from redis.retry import Retry
+
+from ..cookies import Keyring
+from ..errors import BackendUnavailable
+from ..record import ChangeSet, FlashEntry, Record, dumps
+from .base import ServerBackend, WriteResult, security_log
+
+# ARGV: ttl, the number of fields to delete, of values to set and of flashes
+# to add, then the fields to delete, the (field, value) pairs to set and the
+# (field, json) pairs of the flashes.
+MERGE_SCRIPT = """
+local key = KEYS[1]
+if redis.call('TYPE', key).ok ~= 'hash' or redis.call('HEXISTS', key, 'c') == 0 then
+  return 'gone'
+end
+local deletes, sets, adds = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local i = 5
+for _ = 1, deletes do
+  redis.call('HDEL', key, ARGV[i])
+  i = i + 1
+end
+for _ = 1, sets do
+  redis.call('HSET', key, ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+for _ = 1, adds do
+  local order = redis.call('HINCRBY', key, 'n', 1)
+  redis.call('HSET', key, ARGV[i], order .. ' ' .. ARGV[i + 1])
+  i = i + 2
+end
+-- Only 'c' and the counter 'n' left: an empty session is not kept.
+if redis.call('HLEN', key) <= 1 + redis.call('HEXISTS', key, 'n') then
+  redis.call('DEL', key)
+  return 'deleted'
+end
+redis.call('EXPIRE', key, ARGV[1])
+return 'written'
+"""
+
+# Extends a live session only: a tombstone keeps the grace it was given.
+TOUCH_SCRIPT = """
+if redis.call('TYPE', KEYS[1]).ok == 'hash' and redis.call('HEXISTS', KEYS[1], 'c') == 1 then
+  return redis.call('EXPIRE', KEYS[1], ARGV[1])
+end
+return 0
+"""
+
+
+class RedisBackend(ServerBackend):
+    def __init__(self, name: str, options: Mapping[str, Any], keyring: Keyring) -> None:
+        super().__init__(name, options, keyring)
+        url = str(options["url"])
+        self.address = address_of(url)
+        self._redis = redis.Redis.from_url(
+            url,
+            socket_connect_timeout=options["connect_timeout"],
+            socket_timeout=options["socket_timeout"],
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        )
+        self._merge = self._redis.register_script(MERGE_SCRIPT)
+        self._touch = self._redis.register_script(TOUCH_SCRIPT)
+        # Applications have no shutdown hook: close the pooled sockets when
+        # the backend goes away instead of leaving them to the collector.
+        weakref.finalize(self, self._redis.close)
+
+    def read(self, key: str) -> tuple[Record | None, Any]:
+        with self._talking():
+            try:
+                # decode_responses is off: names and values come back as bytes.
+                fields = cast("dict[bytes, bytes]", self._redis.hgetall(key))
+            except ResponseError as error:
+                if not str(error).startswith("WRONGTYPE"):
+                    raise
+                return self._undecodable(key, "not a hash")
+        if not fields:
+            return None, None
+        try:
+            return decode(fields), None
+        except (KeyError, TypeError, ValueError) as error:
+            return self._undecodable(key, type(error).__name__)
+
+    def put(self, key: str, record: Record, ttl: int) -> None:
+        with self._talking():
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.delete(key)
+            pipe.hset(key, mapping=encode(record))
+            pipe.expire(key, ttl)
+            pipe.execute()
+
+    def update(self, key: str, changes: ChangeSet, ttl: int, version: Any) -> WriteResult:
+        deletes = [f"d:{name}" for name in changes.deleted]
+        deletes += [f"f:{id_}" for ids in changes.flashes_read.values() for id_ in ids]
+        sets = [(f"d:{name}", dumps(value)) for name, value in changes.updates.items()]
+        adds = [
+            (f"f:{entry[0]}", dumps([flash_key, entry[1], entry[2]]))
+            for flash_key, entries in changes.flashes_added.items()
+            for entry in entries
+        ]
+        args: list[Any] = [ttl, len(deletes), len(sets), len(adds), *deletes]
+        for pair in (*sets, *adds):
+            args.extend(pair)
+        with self._talking():
+            outcome = self._merge(keys=[key], args=args)
+        return WriteResult(outcome.decode())
+
+    def delete(self, key: str) -> None:
+        with self._talking():
+            self._redis.delete(key)
+
+    def touch(self, key: str, ttl: int) -> bool:
+        with self._talking():
+            return bool(self._touch(keys=[key], args=[ttl]))
+
+    @contextmanager
+    def _talking(self) -> Iterator[None]:
+        try:
+            yield
+        except (RedisError, OSError) as error:
+            reason = str(error) or type(error).__name__
+            raise BackendUnavailable(self.name, self.address, reason) from error
+
+    def _undecodable(self, key: str, reason: str) -> tuple[None, None]:
+        # Never the content: it may hold another user's data.
+        security_log.warning(
+            "%s backend: undecodable record under %r treated as missing (%s)",
+            self.name,
+            key,
+            reason,
+        )
+        return None, None
+
+
+def address_of(url: str) -> str:
+    """Where the server is, for messages: never the URL, which may carry a password."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return parts.path
+    host = parts.hostname or "localhost"
+    return f"[{host}]:{parts.port or 6379}" if ":" in host else f"{host}:{parts.port or 6379}"
+
+
+def encode(record: Record) -> dict[Any, Any]:
+    """The hash fields of a record (see the module docstring)."""
+    if record.tombstone:
+        return {"t": 1}
+    fields: dict[Any, Any] = {"c": record.created}
+    order = 0
+    for flash_key, entries in record.flashes.items():
+        for flash_id, value, level in entries:
+            order += 1
+            fields[f"f:{flash_id}"] = f"{order} ".encode() + dumps([flash_key, value, level])
+    fields["n"] = order
+    fields.update((f"d:{name}", dumps(value)) for name, value in record.data.items())
+    return fields
+
+
+def decode(fields: Mapping[bytes, bytes]) -> Record:
+    """The record of a hash; KeyError, TypeError or ValueError when malformed."""
+    if fields.get(b"t") == b"1":
+        return Record(tombstone=True)
+    created = int(fields[b"c"])
+    data: dict[str, Any] = {}
+    flashes: list[tuple[int, str, FlashEntry]] = []
+    for name, value in fields.items():
+        kind, _, rest = name.partition(b":")
+        if kind == b"d":
+            data[rest.decode()] = json.loads(value)
+        elif kind == b"f":
+            order, _, payload = value.partition(b" ")
+            flash_key, flash_value, level = json.loads(payload)
+            if not isinstance(flash_key, str):
+                raise TypeError("a flash key is a string")
+            flashes.append((int(order), flash_key, [rest.decode(), flash_value, level]))
+    grouped: dict[str, list[FlashEntry]] = {}
+    for _, flash_key, entry in sorted(flashes, key=lambda flash: flash[0]):
+        grouped.setdefault(flash_key, []).append(entry)
+    return Record(data=data, flashes=grouped, created=created)
