@@ -216,6 +216,25 @@ def test_signed_but_unknown_id_is_never_adopted(browser: Browser, server_side: b
     assert browser(lambda h: h.session["a"]) == 1
 
 
+def test_reads_never_create_records(browser: Browser, server_side: bool) -> None:
+    """A request carrying an unknown id and only reading stores nothing."""
+    browser(lambda h: None)
+    keyring = Runtime.of(browser.app).keyring
+    unknown = "B" * 43
+    browser.set_cookie("session", keyring.sign("session", unknown.encode(), compress=False))
+    calls = CallCounter(backend_of(browser))
+    assert browser(lambda h: (h.session.new, h.session.get("a"), h.session.get_flashes())) == (
+        True,
+        None,
+        [],
+    )
+    assert calls.writes() == 0
+    assert browser.set_cookies() == []
+    if server_side:
+        backend = backend_of(browser)
+        assert all(backend.read(key) == (None, None) for key in backend.storage_keys(unknown))
+
+
 def test_round_trips(browser: Browser, server_side: bool) -> None:
     browser(lambda h: None)
     calls = CallCounter(backend_of(browser))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import secrets
@@ -17,7 +18,8 @@ from typing import Any
 import pytest
 
 from tests.apps import SECRET, Browser
-from tipsessions import BackendUnavailable
+from tipsessions import BackendUnavailable, SessionConflict
+from tipsessions.backends import file as file_backend
 from tipsessions.backends.base import WriteResult
 from tipsessions.backends.file import FileBackend
 from tipsessions.config import load_settings
@@ -269,3 +271,20 @@ def test_through_an_app_the_file_name_is_a_hash_not_the_session_id(folder: Path)
     assert browser(lambda h: dict(h.session)) == {"user": "ada"}
     browser(lambda h: h.session.invalidate())
     assert not list(folder.glob("tip_*.sess"))
+
+
+def test_a_lock_held_past_the_timeout_is_a_conflict_and_writes_nothing(
+    backend: FileBackend, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(file_backend, "LOCK_TIMEOUT", 0.3)
+    key = new_key()
+    backend.put(key, record(a=1), TTL)
+    # Another process stuck while holding the session's lock stripe.
+    with open(folder / f".tip-lock-{key[:2]}", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        started = time.monotonic()
+        with pytest.raises(SessionConflict) as caught:
+            backend.update(key, ChangeSet(updates={"b": 2}), TTL, None)
+        assert time.monotonic() - started < 3
+    assert caught.value.backend == "file"
+    assert backend.read(key)[0] == record(a=1)
