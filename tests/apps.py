@@ -118,3 +118,16 @@ class CallCounter(collections.Counter[str]):
 
     def writes(self) -> int:
         return self["put"] + self["update"] + self["delete"] + self["touch"]
+
+
+def store(key: str, value: Any) -> Callable[[Any], None]:
+    """A request script that stores ``value`` under ``key`` in the default session."""
+    return lambda h: h.session.__setitem__(key, value)
+
+
+def stored_key(browser: Browser, cookie_name: str = "session") -> str:
+    """The storage key on the server that the browser's session cookie points to."""
+    cookie = browser.cookie(cookie_name)
+    assert cookie is not None
+    session_id, _ = Runtime.of(browser.app).keyring.unsign(cookie_name, cookie, None)
+    return str(backend_of(browser).storage_keys(session_id.decode())[0])

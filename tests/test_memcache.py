@@ -11,19 +11,18 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from pymemcache.client.base import Client
 
-from tests.apps import Browser
+from tests.apps import Browser, backend_of, store, stored_key
 from tests.servers import ServerProcess
 from tipsessions import BackendUnavailable, ConfigError
 from tipsessions.backends.base import WriteResult
 from tipsessions.backends.memcache import MemcacheBackend
 from tipsessions.record import ChangeSet, Record
-from tipsessions.store import Runtime
 
 DAY = 24 * 3600
 #: Generous for a busy shared machine; a hang would take far longer.
@@ -33,25 +32,6 @@ PROMPT = 5.0
 def browser_on(servers: list[str], prefix: str = "t:", **settings: Any) -> Browser:
     memcache = {"servers": servers, "prefix": prefix, "connect_timeout": 1.0, "timeout": 1.0}
     return Browser(default_backend="memcache", memcache=memcache, **settings)
-
-
-def store(key: str, value: Any) -> Callable[[Any], None]:
-    """A request script that stores ``value`` under ``key`` in the default session."""
-    return lambda h: h.session.__setitem__(key, value)
-
-
-def backend_of(browser: Browser) -> MemcacheBackend:
-    backend = Runtime.of(browser.app).backend("memcache")
-    assert isinstance(backend, MemcacheBackend)
-    return backend
-
-
-def stored_key(browser: Browser) -> str:
-    """The memcached key the browser's session cookie points to."""
-    cookie = browser.cookie()
-    assert cookie is not None
-    session_id, _ = Runtime.of(browser.app).keyring.unsign("session", cookie, None)
-    return backend_of(browser).storage_keys(session_id.decode())[0]
 
 
 def holds(server: str, key: str) -> bool:

@@ -11,20 +11,19 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import redis
 
-from tests.apps import Browser
+from tests.apps import Browser, backend_of, store, stored_key
 from tests.servers import ServerProcess
 from tests.servers import redis_url as url_of
 from tipsessions import BackendUnavailable
 from tipsessions.backends.base import WriteResult
 from tipsessions.backends.redis import RedisBackend
 from tipsessions.record import ChangeSet, Record
-from tipsessions.store import Runtime
 
 #: Generous for a busy shared machine; a hang would take far longer.
 PROMPT = 5.0
@@ -33,25 +32,6 @@ PROMPT = 5.0
 def browser_on(url: str, prefix: str = "t:", **settings: Any) -> Browser:
     options = {"url": url, "prefix": prefix, "connect_timeout": 1.0, "socket_timeout": 1.0}
     return Browser(default_backend="redis", redis=options, **settings)
-
-
-def store(key: str, value: Any) -> Callable[[Any], None]:
-    """A request script that stores ``value`` under ``key`` in the default session."""
-    return lambda h: h.session.__setitem__(key, value)
-
-
-def backend_of(browser: Browser) -> RedisBackend:
-    backend = Runtime.of(browser.app).backend("redis")
-    assert isinstance(backend, RedisBackend)
-    return backend
-
-
-def stored_key(browser: Browser) -> str:
-    """The redis key the browser's session cookie points to."""
-    cookie = browser.cookie()
-    assert cookie is not None
-    session_id, _ = Runtime.of(browser.app).keyring.unsign("session", cookie, None)
-    return backend_of(browser).storage_keys(session_id.decode())[0]
 
 
 @pytest.fixture

@@ -249,6 +249,13 @@ class ServerBackend(Backend):
 
     # -- shared logic ---------------------------------------------------------
 
+    def log_undecodable(self, where: str, reason: str) -> None:
+        """Log a stored record that does not decode; the caller treats it as missing."""
+        # Never the content: it may hold another user's data.
+        security_log.warning(
+            "%s backend: undecodable record %s treated as missing (%s)", self.name, where, reason
+        )
+
     def storage_keys(self, session_id: str) -> list[str]:
         prefix = str(self.options.get("prefix", ""))
         return [prefix + digest for digest in self.keyring.id_hashes(session_id)]

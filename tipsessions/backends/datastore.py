@@ -52,7 +52,7 @@ from google.cloud.datastore_v1.services.datastore.transports import DatastoreGrp
 from ..cookies import Keyring
 from ..errors import BackendUnavailable, ConfigError, SessionConflict
 from ..record import ChangeSet, Record
-from .base import ServerBackend, WriteResult, apply_changes, security_log
+from .base import ServerBackend, WriteResult, apply_changes
 
 #: Attempts of a contended ``update`` before :class:`SessionConflict`.
 MAX_ATTEMPTS = 20
@@ -144,12 +144,7 @@ class DatastoreBackend(ServerBackend):
                 return Record(tombstone=True)
             return Record.from_json(entity["data"])
         except (KeyError, AttributeError, TypeError, ValueError) as error:
-            security_log.warning(
-                "%s backend: entity %s does not decode (%s); treated as missing",
-                self.name,
-                entity.key.name,
-                type(error).__name__,
-            )
+            self.log_undecodable(f"in entity {entity.key.name}", type(error).__name__)
             return None
 
     def _entity(self, key: str, record: Record, ttl: int) -> Any:

@@ -41,7 +41,7 @@ from typing import Any
 from ..cookies import Keyring
 from ..errors import BackendUnavailable, SessionConflict
 from ..record import ChangeSet, Record
-from .base import ServerBackend, WriteResult, apply_changes, security_log
+from .base import ServerBackend, WriteResult, apply_changes
 
 _KEY = re.compile(r"[0-9a-f]{64}")
 _LOCK_PREFIX = ".tip-lock-"
@@ -125,12 +125,7 @@ class FileBackend(ServerBackend):
         try:
             return Record.from_json(raw)
         except ValueError as error:
-            security_log.warning(
-                "%s backend: session file %s does not decode (%s); treated as missing",
-                self.name,
-                path,
-                type(error).__name__,
-            )
+            self.log_undecodable(f"in {path}", type(error).__name__)
             return None
 
     def read(self, key: str) -> tuple[Record | None, Any]:

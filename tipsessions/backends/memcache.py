@@ -41,7 +41,7 @@ from pymemcache.exceptions import MemcacheError, MemcacheUnexpectedCloseError
 from ..cookies import Keyring
 from ..errors import BackendUnavailable, ConfigError, SessionConflict
 from ..record import ChangeSet, Record
-from .base import ServerBackend, WriteResult, apply_changes, security_log
+from .base import ServerBackend, WriteResult, apply_changes
 
 #: Longest expiry memcached reads as relative seconds rather than a unix time.
 RELATIVE_EXPIRY_LIMIT = 30 * 24 * 3600
@@ -171,13 +171,7 @@ class MemcacheBackend(ServerBackend):
         try:
             return Record.from_json(raw)
         except ValueError as error:
-            # Never the content: it may hold another user's data.
-            security_log.warning(
-                "%s backend: undecodable record under %r treated as missing (%s)",
-                self.name,
-                key,
-                type(error).__name__,
-            )
+            self.log_undecodable(f"under {key!r}", type(error).__name__)
             return None
 
 

@@ -42,7 +42,7 @@ from redis.retry import Retry
 from ..cookies import Keyring
 from ..errors import BackendUnavailable
 from ..record import ChangeSet, FlashEntry, Record, dumps
-from .base import ServerBackend, WriteResult, security_log
+from .base import ServerBackend, WriteResult
 
 # ARGV: ttl, the number of fields to delete, of values to set and of flashes
 # to add, then the fields to delete, the (field, value) pairs to set and the
@@ -159,13 +159,7 @@ class RedisBackend(ServerBackend):
             raise BackendUnavailable(self.name, self.address, reason) from error
 
     def _undecodable(self, key: str, reason: str) -> tuple[None, None]:
-        # Never the content: it may hold another user's data.
-        security_log.warning(
-            "%s backend: undecodable record under %r treated as missing (%s)",
-            self.name,
-            key,
-            reason,
-        )
+        self.log_undecodable(f"under {key!r}", reason)
         return None, None
 
 
