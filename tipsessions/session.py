@@ -228,9 +228,15 @@ class Session(dict[str, Any]):
 
     def changes(self) -> ChangeSet:
         """This request's changes since load (or the last save)."""
-        changed = {
-            key: value for key, value in dict.items(self) if self._changed_since_load(key, value)
-        }
+        changed: dict[str, Any] = {}
+        # Keys come and go only through tracked methods, and values change in
+        # place only once handed out: with neither, there is nothing to compare.
+        if self._touched or self._pristine:
+            changed = {
+                key: value
+                for key, value in dict.items(self)
+                if self._changed_since_load(key, value)
+            }
         for key, value in changed.items():
             # Nested values can have been mutated into non-JSON after assignment.
             check_json(key, value)
@@ -254,15 +260,15 @@ class Session(dict[str, Any]):
 
     def to_record(self) -> Record:
         """The full current state, for backends that store it whole."""
-        for key, value in dict.items(self):
-            check_json(key, value)
+        # Values loaded and never touched nor handed out are JSON as loaded.
+        for key in (self._touched | self._pristine.keys()) & dict.keys(self):
+            check_json(key, dict.__getitem__(self, key))
         flashes = {key: list(entries) for key, entries in self._flashes.items() if entries}
         return Record(data=dict(dict.items(self)), flashes=flashes, created=self.created)
 
     def saved(self) -> None:
         """Called by the store after a save: the next save starts from here."""
-        if self.modified:
-            self._mark_clean()
+        self._mark_clean()
         self.new = False
         self.regenerate_requested = False
         self.invalidated = False
