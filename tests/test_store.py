@@ -271,3 +271,14 @@ def test_large_session_on_a_server_side_backend_is_fine() -> None:
     browser(lambda h: h.session.__setitem__("big", big))
     assert len(browser.cookie() or "") < 200
     assert browser(lambda h: h.session["big"]) == big
+
+
+def test_a_store_for_a_blank_request_uses_the_active_app() -> None:
+    app = webapp2.WSGIApplication(config={"tipsessions": {"secret_key": SECRET}})
+    request = webapp2.Request.blank("/")
+    app.set_globals(app=app, request=request)
+    try:
+        store = tipsessions.SessionStore(request)
+        assert store.get_session().new is True
+    finally:
+        app.clear_globals()

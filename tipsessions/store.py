@@ -127,7 +127,8 @@ class SessionStore:
     def __init__(self, request: webapp2.Request, config: Mapping[str, Any] | None = None) -> None:
         self.request = request
         if config is None:
-            self.runtime = Runtime.of(request.app)
+            # A request built by hand (Request.blank) has no app of its own.
+            self.runtime = Runtime.of(request.app or webapp2.get_app())
         else:
             self.runtime = Runtime(load_settings({"tipsessions": config}))
         self.settings = self.runtime.settings
