@@ -184,6 +184,23 @@ def test_the_custom_backend_example_keeps_and_revokes_sessions(tmp_path: Path) -
     assert replay.get("/show").text == ""
 
 
+def test_the_custom_backend_example_touches_live_records_only(tmp_path: Path) -> None:
+    from tipsessions.cookies import Keyring
+    from tipsessions.record import Record
+
+    backend = load_example("sqlite_backend").SQLiteBackend(
+        "sqlite", {"path": str(tmp_path / "s.sqlite3")}, Keyring(["docs-example-secret-0123456789"])
+    )
+    live, retired, missing = "a" * 64, "b" * 64, "c" * 64
+    backend.put(live, Record(data={"n": 1}, created=1), 60)
+    backend.put(retired, Record(tombstone=True), 60)
+
+    assert backend.touch(live, 600) is True
+    assert backend.touch(retired, 600) is False
+    assert backend.touch(missing, 600) is False
+    assert backend.read(live)[0] == Record(data={"n": 1}, created=1)
+
+
 # -- the build -----------------------------------------------------------------
 
 

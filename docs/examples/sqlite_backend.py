@@ -65,26 +65,37 @@ class SQLiteBackend(ServerBackend):
         with self._db() as db:
             self._write(db, key, record, ttl)
 
-    def update(self, key: str, changes: ChangeSet, ttl: int, version: Any) -> WriteResult:
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
         with self._db() as db:
             # IMMEDIATE takes the write lock before the read: no lost updates.
             db.execute("BEGIN IMMEDIATE")
             try:
-                result, merged = apply_changes(self._current(db, key), changes)
-                if merged is not None:
-                    self._write(db, key, merged, ttl)
-                elif result is WriteResult.DELETED:
-                    db.execute("DELETE FROM sessions WHERE key = ?", (key,))
-                db.execute("COMMIT")
+                yield db
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+            db.execute("COMMIT")
+
+    def update(self, key: str, changes: ChangeSet, ttl: int, version: Any) -> WriteResult:
+        with self._transaction() as db:
+            result, merged = apply_changes(self._current(db, key), changes)
+            if merged is not None:
+                self._write(db, key, merged, ttl)
+            elif result is WriteResult.DELETED:
+                db.execute("DELETE FROM sessions WHERE key = ?", (key,))
         return result
 
     def delete(self, key: str) -> None:
         with self._db() as db:
             db.execute("DELETE FROM sessions WHERE key = ?", (key,))
 
-    def touch(self, key: str, ttl: int) -> None:
-        with self._db() as db:
+    def touch(self, key: str, ttl: int) -> bool:
+        with self._transaction() as db:
+            # Only a live session: an expired one stays expired, and a
+            # tombstone keeps the grace regenerate_id() gave it.
+            record = self._current(db, key)
+            if record is None or record.tombstone:
+                return False
             db.execute("UPDATE sessions SET expires = ? WHERE key = ?", (time.time() + ttl, key))
+        return True
