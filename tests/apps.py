@@ -16,6 +16,7 @@ import webtest
 
 from tipsessions import BaseHandler
 from tipsessions.backends.base import ServerBackend
+from tipsessions.cookies import Keyring
 from tipsessions.store import Runtime
 
 SECRET = "test-secret-0123456789abcdef-0123456789"
@@ -131,3 +132,15 @@ def stored_key(browser: Browser, cookie_name: str = "session") -> str:
     assert cookie is not None
     session_id, _ = Runtime.of(browser.app).keyring.unsign(cookie_name, cookie, None)
     return str(backend_of(browser).storage_keys(session_id.decode())[0])
+
+
+def rotate_secrets(browser: Browser, *secrets: str) -> None:
+    """Give the running app a new secret list, as a redeploy would.
+
+    Done in place so that the memory backend keeps its sessions, which a
+    real restart would lose.
+    """
+    runtime = Runtime.of(browser.app)
+    runtime.keyring = Keyring(secrets)
+    for backend in runtime._backends.values():
+        backend.keyring = runtime.keyring

@@ -59,9 +59,9 @@ class LazySession(Mapping[str, Any]):
     change it.
 
     Jinja2 resolves ``session.email`` by trying the attribute first, then the
-    key. Keys that share a name with a mapping method (``items``, ``keys``,
-    ``values``, ``get``) therefore need the subscript form in templates:
-    ``session["items"]``.
+    key. Keys that share a name with an attribute of the view (``items``,
+    ``keys``, ``values``, ``get``, ``new``) therefore need the subscript form
+    in templates: ``session["items"]``.
     """
 
     __slots__ = ("_load", "_loaded")

@@ -206,6 +206,9 @@ class ServerState:
     issued: int | None = None
     #: The id was retired by ``regenerate_id()``: never save, never set a cookie.
     retired: bool = False
+    #: Found under a secret other than the current one: move it on save, or
+    #: it would be lost when that secret is retired.
+    stale_key: bool = False
 
 
 class ServerBackend(Backend):
@@ -284,12 +287,14 @@ class ServerBackend(Backend):
             log_rejected(self.name, cookie_name, "malformed session id")
             return Session(state=state)
         # Keys after the first exist only while secrets rotate.
-        for key in self.storage_keys(session_id):
+        keys = self.storage_keys(session_id)
+        for key in keys:
             record, version = self.read(key)
             if record is not None:
                 break
         else:
             return Session(state=state)
+        state.stale_key = key != keys[0]
         if record.tombstone:
             state.retired = True
             return Session(state=state)
@@ -308,7 +313,7 @@ class ServerBackend(Backend):
             state.session_id = state.key = None
         if state.key is None:
             return self._create(cookie_name, session, lifetime, now)
-        if session.regenerate_requested:
+        if session.regenerate_requested or state.stale_key:
             return self._regenerate(cookie_name, session, lifetime, now)
         changes = session.changes()
         ttl = self.ttl(lifetime, session.created, now)
@@ -351,6 +356,7 @@ class ServerBackend(Backend):
         old_key = state.key
         assert old_key is not None
         state.session_id = state.key = None
+        state.stale_key = False
         update = self._create(cookie_name, session, lifetime, now)
         if lifetime.regenerate_grace:
             self.put(old_key, Record(tombstone=True), lifetime.regenerate_grace)

@@ -1,8 +1,8 @@
 """``file``: one JSON file per session in a private folder.
 
 Needs no server, survives restarts and is shared by every process of one
-machine; POSIX only (``fcntl``), and a local file system only: on NFS,
-``flock`` falls back to per-process locks that do not exclude threads.
+machine; POSIX only (``fcntl``), and a local file system only: ``flock``
+is dependable only there (Linux emulates it on NFS with other semantics).
 
 * **Paths.** A file is named after the storage key, a 64-character hex
   digest, checked with ``re.fullmatch`` before any path is built (``$`` would
