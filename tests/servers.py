@@ -134,6 +134,20 @@ def _state_and_group(stat_file: Path) -> tuple[str, int] | None:
     return state, int(pgrp)
 
 
+def _group_thread_states(pgid: int) -> list[str]:
+    """The state letter of every thread of every process in group ``pgid``."""
+    states = []
+    for process_dir in Path("/proc").glob("[0-9]*"):
+        process = _state_and_group(process_dir / "stat")
+        if process is None or process[1] != pgid:
+            continue
+        for task_stat in process_dir.glob("task/*/stat"):
+            task = _state_and_group(task_stat)
+            if task is not None:
+                states.append(task[0])
+    return states
+
+
 def _group_has_live_members(pgid: int) -> bool:
     """True while any process of group ``pgid`` still has a running thread.
 
@@ -283,6 +297,13 @@ class ServerProcess:
         if self._process is None:
             raise RuntimeError(f"{self.name} on {self.address} is not running")
         self._signal_group(signal.SIGSTOP)
+        # Signals arrive asynchronously: on another core the server could
+        # still answer the next request. Return once every thread has stopped.
+        deadline = time.monotonic() + 5
+        while any(state not in "TtZX" for state in _group_thread_states(self._process.pid)):
+            if time.monotonic() > deadline:
+                raise ServerStartError(f"{self.name} on {self.address} did not stop on SIGSTOP")
+            time.sleep(0.005)
 
     def resume(self) -> None:
         """Let a paused server run again (SIGCONT)."""

@@ -8,7 +8,6 @@ expiry rule, check-and-set merging, and servers that die or hang.
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -280,59 +279,6 @@ def test_parallel_updates_of_one_session_lose_nothing(
 # -- servers that are down, die or hang ----------------------------------------------
 
 
-def test_the_app_starts_and_serves_while_memcached_is_down(
-    killable_memcached: ServerProcess,
-) -> None:
-    killable_memcached.stop()
-    browser = browser_on([killable_memcached.address])
-    assert browser(lambda h: "no session needed") == "no session needed"
-
-    started = time.monotonic()
-    error = browser.fail(lambda h: h.session.__setitem__("user", "ada"))
-    assert time.monotonic() - started < PROMPT
-    assert isinstance(error, BackendUnavailable)
-    assert (error.backend, error.address) == ("memcache", killable_memcached.address)
-    assert "memcache" in str(error) and killable_memcached.address in str(error)
-
-    killable_memcached.start()
-    browser(lambda h: h.session.__setitem__("user", "ada"))
-    assert browser(lambda h: h.session["user"]) == "ada"
-
-
-def test_degrade_serves_an_empty_session_that_is_never_saved(
-    killable_memcached: ServerProcess,
-) -> None:
-    browser = browser_on([killable_memcached.address], on_backend_error="degrade")
-    browser(lambda h: h.session.__setitem__("user", "ada"))
-    killable_memcached.kill()
-    assert browser(lambda h: (h.session.new, dict(h.session))) == (True, {})
-    browser(lambda h: h.session.__setitem__("cart", [1]))
-    assert browser.set_cookies() == []
-
-    killable_memcached.start()  # empty: memcached keeps nothing across a restart
-    assert browser(lambda h: (h.session.new, dict(h.session))) == (True, {})
-    browser(lambda h: h.session.__setitem__("cart", [2]))
-    assert browser(lambda h: h.session["cart"]) == [2]
-
-
-def test_a_server_killed_mid_run_fails_fast_then_recovers(
-    killable_memcached: ServerProcess,
-) -> None:
-    browser = browser_on([killable_memcached.address])
-    for n in range(3):  # pooled connections to the process about to die
-        browser(store("n", n))
-    killable_memcached.kill()
-    for _ in range(2):
-        started = time.monotonic()
-        error = browser.fail(lambda h: h.session.get("n"))
-        assert time.monotonic() - started < PROMPT
-        assert isinstance(error, BackendUnavailable) and error.backend == "memcache"
-    killable_memcached.start()
-    assert browser(lambda h: h.session.new) is True
-    browser(lambda h: h.session.__setitem__("n", 9))
-    assert browser(lambda h: h.session["n"]) == 9
-
-
 def test_a_restarted_server_serves_the_next_request(killable_memcached: ServerProcess) -> None:
     address = killable_memcached.address
     browser = browser_on([address])
@@ -357,21 +303,3 @@ def test_a_restarted_server_serves_the_next_request(killable_memcached: ServerPr
     killable_memcached.start()
     # Every pooled connection is dead now; none of them may fail a request.
     assert browser(lambda h: (h.session.new, dict(h.session))) == (True, {})
-
-
-@pytest.fixture
-def unresponsive_server() -> Iterator[str]:
-    """An address that accepts connections and never answers, as a hung server does."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(16)
-        yield f"127.0.0.1:{listener.getsockname()[1]}"
-
-
-def test_a_hung_server_times_out_instead_of_hanging(unresponsive_server: str) -> None:
-    backend = backend_of(browser_on([unresponsive_server]))
-    started = time.monotonic()
-    with pytest.raises(BackendUnavailable, match="timed out") as caught:
-        backend.read("t:" + "0" * 64)
-    assert time.monotonic() - started < PROMPT
-    assert caught.value.address == unresponsive_server
