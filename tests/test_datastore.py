@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -163,24 +162,6 @@ def test_an_entity_that_does_not_decode_reads_as_missing_and_is_logged_without_c
         assert backend.read(key) == (None, None)
     assert [r.name for r in caplog.records] == ["tipsessions.security"]
     assert "secret-payload" not in caplog.text
-
-
-def test_concurrent_updates_of_one_entity_all_survive(backend: DatastoreBackend) -> None:
-    key = new_key()
-    backend.put(key, record(start=True), TTL)
-
-    def writer(thread: int) -> None:
-        for n in range(5):
-            result = backend.update(key, ChangeSet(updates={f"t{thread}-{n}": n}), TTL, None)
-            assert result is WriteResult.WRITTEN
-
-    threads = [threading.Thread(target=writer, args=(t,)) for t in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    stored = backend.read(key)[0]
-    assert stored is not None and len(stored.data) == 1 + 4 * 5
 
 
 def test_a_missing_project_is_a_config_error(

@@ -10,7 +10,6 @@ import stat
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -200,25 +199,6 @@ def test_a_file_that_does_not_decode_reads_as_missing_and_is_logged_without_cont
         assert backend.read(key) == (None, None)
     assert [r.name for r in caplog.records] == ["tipsessions.security"]
     assert "secret-pickle-payload" not in caplog.text
-
-
-def test_threads_updating_one_session_lose_nothing(backend: FileBackend) -> None:
-    key = new_key()
-    backend.put(key, record(start=True), TTL)
-
-    def writer(thread: int) -> None:
-        for n in range(25):
-            result = backend.update(key, ChangeSet(updates={f"t{thread}-{n}": n}), TTL, None)
-            assert result is WriteResult.WRITTEN
-
-    threads = [threading.Thread(target=writer, args=(t,)) for t in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    stored = backend.read(key)[0]
-    assert stored is not None
-    assert len(stored.data) == 1 + 8 * 25
 
 
 def test_processes_updating_one_session_lose_nothing(backend: FileBackend, folder: Path) -> None:

@@ -8,7 +8,6 @@ expiry rule, check-and-set merging, and servers that die or hang.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -24,8 +23,6 @@ from tipsessions.backends.memcache import MemcacheBackend
 from tipsessions.record import ChangeSet, Record
 
 DAY = 24 * 3600
-#: Generous for a busy shared machine; a hang would take far longer.
-PROMPT = 5.0
 
 
 def browser_on(servers: list[str], prefix: str = "t:", **settings: Any) -> Browser:
@@ -246,60 +243,3 @@ def test_touch_extends_a_live_record_only(
     assert backend.touch(key, 600) is False
     assert remaining_ttl(memcached, key) <= 7  # the grace it was given, no more
     assert backend.read(key)[0] == Record(tombstone=True)
-
-
-def test_parallel_updates_of_one_session_lose_nothing(
-    backend: MemcacheBackend, unique_prefix: str
-) -> None:
-    key = unique_prefix + "f" * 64
-    backend.put(key, Record(data={"start": 0}, created=1), 60)
-    errors: list[BaseException] = []
-
-    def writer(thread: int) -> None:
-        try:
-            for n in range(50):
-                _, version = backend.read(key)
-                changes = ChangeSet(updates={f"{thread}-{n}": n, "last": thread})
-                backend.update(key, changes, 60, version)
-        except BaseException as error:  # reported below, not lost in the thread
-            errors.append(error)
-
-    threads = [threading.Thread(target=writer, args=(t,)) for t in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    record, _ = backend.read(key)
-    assert record is not None
-    assert len(record.data) == 1 + 1 + 8 * 50
-    assert record.data["last"] in range(8)
-
-
-# -- servers that are down, die or hang ----------------------------------------------
-
-
-def test_a_restarted_server_serves_the_next_request(killable_memcached: ServerProcess) -> None:
-    address = killable_memcached.address
-    browser = browser_on([address])
-    browser(store("n", 1))
-    backend, key = backend_of(browser), stored_key(browser)
-    alone = server_stats(address)[b"curr_connections"]
-    # Requests at once leave several idle connections in the pool.
-    at_once = threading.Barrier(8)
-
-    def read() -> None:
-        at_once.wait()
-        backend.read(key)
-
-    threads = [threading.Thread(target=read) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert server_stats(address)[b"curr_connections"] >= alone + 1
-
-    killable_memcached.kill()
-    killable_memcached.start()
-    # Every pooled connection is dead now; none of them may fail a request.
-    assert browser(lambda h: (h.session.new, dict(h.session))) == (True, {})

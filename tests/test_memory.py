@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import secrets
-import threading
 
 import time_machine
 
 from tests.apps import SECRET, Browser
 from tipsessions.backends.memory import MemoryBackend
 from tipsessions.config import load_settings
-from tipsessions.record import ChangeSet, Record
+from tipsessions.record import Record
 from tipsessions.store import Runtime
 
 
@@ -75,21 +74,3 @@ def test_stored_records_are_copies_not_shared_objects() -> None:
     assert loaded is not None
     loaded.data["cart"].append(3)
     assert backend.read(key)[0] == Record(data={"cart": [1]})
-
-
-def test_updates_from_many_threads_lose_nothing() -> None:
-    backend = make_backend()
-    key = new_key()
-    backend.put(key, Record(data={"start": 0}), 60)
-
-    def write(thread: int) -> None:
-        for n in range(50):
-            backend.update(key, ChangeSet(updates={f"t{thread}-{n}": n}), 60, None)
-
-    threads = [threading.Thread(target=write, args=(t,)) for t in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    loaded, _ = backend.read(key)
-    assert loaded is not None and len(loaded.data) == 1 + 8 * 50

@@ -11,13 +11,14 @@ saved; and the app recovers when the server is back, without a restart.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from tests.apps import Browser
+from tests.apps import Browser, backend_of, stored_key
 from tests.servers import ServerProcess, redis_url
 from tipsessions import BackendUnavailable
 
@@ -116,3 +117,26 @@ def test_degrade_serves_an_empty_session_that_is_never_saved(outage: Outage) -> 
         outage.server.resume()
     # The stored session was never overwritten by the degraded requests.
     assert browser(lambda h: dict(h.session)) == {"user": "ada"}
+
+
+@pytest.mark.parametrize("outage", ["memcache", "redis"], indirect=True)
+def test_after_a_restart_dead_pooled_connections_fail_no_request(outage: Outage) -> None:
+    browser = outage.browser()
+    browser(lambda h: h.session.__setitem__("n", 1))
+    backend, key = backend_of(browser), stored_key(browser)
+    # Reads at once leave several idle connections in the client's pool.
+    at_once = threading.Barrier(8)
+
+    def read() -> None:
+        at_once.wait()
+        backend.read(key)
+
+    threads = [threading.Thread(target=read) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    outage.server.kill()
+    outage.server.start()
+    # Every pooled connection is dead now; none of them may fail a request.
+    assert browser(lambda h: (h.session.new, dict(h.session))) == (True, {})

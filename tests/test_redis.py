@@ -8,23 +8,19 @@ die or hang.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import redis
 
-from tests.apps import Browser, backend_of, store, stored_key
+from tests.apps import Browser, backend_of, stored_key
 from tests.servers import ServerProcess
 from tests.servers import redis_url as url_of
 from tipsessions import BackendUnavailable
 from tipsessions.backends.base import WriteResult
 from tipsessions.backends.redis import RedisBackend
 from tipsessions.record import ChangeSet, Record
-
-#: Generous for a busy shared machine; a hang would take far longer.
-PROMPT = 5.0
 
 
 def browser_on(url: str, prefix: str = "t:", **settings: Any) -> Browser:
@@ -183,27 +179,6 @@ def test_a_merge_is_one_script_call_not_a_read_modify_write(
     assert not sent & {"cmdstat_hgetall", "cmdstat_watch", "cmdstat_multi", "cmdstat_exec"}
 
 
-def test_parallel_merges_lose_nothing(backend: RedisBackend, key: str) -> None:
-    backend.put(key, Record(data={"start": 0}, created=1), 60)
-    errors: list[BaseException] = []
-
-    def writer(thread: int) -> None:
-        try:
-            for n in range(50):
-                backend.update(key, ChangeSet(updates={f"{thread}-{n}": n}), 60, None)
-        except BaseException as error:  # reported below, not lost in the thread
-            errors.append(error)
-
-    threads = [threading.Thread(target=writer, args=(t,)) for t in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    record, _ = backend.read(key)
-    assert record is not None and len(record.data) == 1 + 8 * 50
-
-
 def test_the_script_is_loaded_again_when_the_server_forgot_it(
     backend: RedisBackend, raw: redis.Redis, key: str
 ) -> None:
@@ -239,32 +214,3 @@ def test_the_address_never_shows_the_password(killable_redis: ServerProcess) -> 
     assert isinstance(error, BackendUnavailable)
     assert error.address == killable_redis.address
     assert "pa55word" not in str(error)
-
-
-def test_a_restarted_server_serves_the_next_request(killable_redis: ServerProcess) -> None:
-    url = url_of(killable_redis.address)
-    browser = browser_on(url)
-    browser(store("n", 1))
-    backend, key = backend_of(browser), stored_key(browser)
-    # Requests at once leave several idle connections in the pool.
-    at_once = threading.Barrier(8)
-
-    def read() -> None:
-        at_once.wait()
-        backend.read(key)
-
-    threads = [threading.Thread(target=read) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    server = redis.Redis.from_url(url)
-    try:
-        assert server.info("clients")["connected_clients"] >= 1 + 2
-    finally:
-        server.close()
-
-    killable_redis.kill()
-    killable_redis.start()
-    # Every pooled connection is dead now; none of them may fail a request.
-    assert browser(lambda h: (h.session.new, dict(h.session))) == (True, {})
