@@ -171,14 +171,16 @@ def load_settings(app_config: Mapping[str, Any] | None) -> Settings:
         server_ttl=_seconds(user, "server_ttl"),
         regenerate_grace=_seconds(user, "regenerate_grace", zero_ok=True),
         on_backend_error=_choice_of(user, "on_backend_error", ("raise", "degrade")),
-        cookie_args=cookie_args(user.get("cookie_args", {}), "tipsessions.cookie_args"),
+        cookie_args=merge_cookie_args(user.get("cookie_args", {}), "tipsessions.cookie_args"),
         backends=backends,
         backend_options=options,
     )
     return settings
 
 
-def cookie_args(given: Any, where: str, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def merge_cookie_args(
+    given: Any, where: str, base: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Validate cookie attributes and lay them over ``base`` (or the defaults)."""
     if not isinstance(given, Mapping):
         raise ConfigError(where, f"must be a dict, not {type(given).__name__}")

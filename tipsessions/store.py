@@ -20,9 +20,16 @@ from typing import Any
 import webapp2
 import webob
 
-from . import config as config_module
 from .backends.base import Backend, Lifetime, log_rejected
-from .config import BACKEND_EXTRAS, BUILTIN_BACKENDS, Settings, load_settings
+from .config import (
+    BACKEND_EXTRAS,
+    BUILTIN_BACKENDS,
+    Settings,
+    check_cookie_name,
+    check_seconds,
+    load_settings,
+    merge_cookie_args,
+)
 from .cookies import BadCookie, Keyring
 from .errors import BackendUnavailable, ConfigError
 from .record import check_json, dumps
@@ -159,10 +166,10 @@ class SessionStore:
                     f"backend in this request, not {backend!r}",
                 )
             return opened.session
-        config_module.check_cookie_name(name, "name")
+        check_cookie_name(name, "name")
         chosen = self.runtime.backend(backend or self.settings.default_backend)
-        lifetime = self._lifetime(name, max_age, cookie_args)
         args = self._cookie_args(cookie_args, f"get_session({name!r}).cookie_args")
+        lifetime = self._lifetime(name, max_age, args["max_age"])
         try:
             session = chosen.load(name, self.request.cookies.get(name), lifetime)
             degraded = False
@@ -174,13 +181,12 @@ class SessionStore:
         self._sessions[name] = _Opened(session, chosen, lifetime, args, degraded)
         return session
 
-    def _lifetime(self, name: str, max_age: Any, cookie_args: Mapping[str, Any] | None) -> Lifetime:
+    def _lifetime(self, name: str, max_age: Any, cookie_max_age: int | None) -> Lifetime:
         settings = self.settings
         if max_age is DEFAULT:
             max_age = settings.session_max_age
         elif max_age is not None:
-            max_age = config_module.check_seconds(max_age, f"get_session({name!r}).max_age")
-        cookie_max_age = (cookie_args or {}).get("max_age", settings.cookie_args["max_age"])
+            max_age = check_seconds(max_age, f"get_session({name!r}).max_age")
         return Lifetime(
             idle=max_age,
             absolute=settings.session_absolute_max_age,
@@ -193,7 +199,7 @@ class SessionStore:
     def _cookie_args(self, given: Mapping[str, Any] | None, where: str) -> Mapping[str, Any]:
         if not given:
             return self.settings.cookie_args
-        return config_module.cookie_args(given, where, base=self.settings.cookie_args)
+        return merge_cookie_args(given, where, base=self.settings.cookie_args)
 
     # -- plain and signed cookies -------------------------------------------
 
@@ -202,14 +208,14 @@ class SessionStore:
 
         Attributes default to the configured ``cookie_args``.
         """
-        config_module.check_cookie_name(name, "name")
+        check_cookie_name(name, "name")
         if not isinstance(value, str):
             raise TypeError(f"cookie values are strings, not {type(value).__name__}")
         self._cookies[name] = (value, self._cookie_args(cookie_args, "set_cookie"))
 
     def delete_cookie(self, name: str, path: str = "/", domain: str | None = None) -> None:
         """Expire a cookie on the response; the last call for a name wins."""
-        config_module.check_cookie_name(name, "name")
+        check_cookie_name(name, "name")
         args = {**self.settings.cookie_args, "path": path, "domain": domain}
         self._cookies[name] = (None, args)
 
