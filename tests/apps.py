@@ -16,6 +16,7 @@ import webtest
 
 from tipsessions import BaseHandler
 from tipsessions.backends.base import ServerBackend
+from tipsessions.config import load_settings
 from tipsessions.cookies import Keyring
 from tipsessions.store import Runtime
 
@@ -144,3 +145,15 @@ def rotate_secrets(browser: Browser, *secrets: str) -> None:
     runtime.keyring = Keyring(secrets)
     for backend in runtime._backends.values():
         backend.keyring = runtime.keyring
+
+
+def build_backend(name: str, **options: Any) -> Any:
+    """Backend ``name`` with these options, built as an app builds it, outside any app."""
+    settings = load_settings({"tipsessions": {"secret_key": SECRET, name: options}})
+    return Runtime(settings).backend(name)
+
+
+def plant_session_id(browser: Browser, session_id: str, cookie_name: str = "session") -> None:
+    """Send a genuinely signed cookie for an id the server never issued."""
+    keyring = Runtime.of(browser.app).keyring
+    browser.set_cookie(cookie_name, keyring.sign(cookie_name, session_id.encode(), compress=False))

@@ -16,7 +16,14 @@ from typing import Any
 import pytest
 import time_machine
 
-from tests.apps import SECRET, Browser, CallCounter, backend_of, rotate_secrets
+from tests.apps import (
+    SECRET,
+    Browser,
+    CallCounter,
+    backend_of,
+    plant_session_id,
+    rotate_secrets,
+)
 from tests.conftest import SERVER_BACKENDS
 from tipsessions.store import Runtime
 
@@ -207,11 +214,11 @@ def test_hostile_cookie_is_a_new_session(browser: Browser, hostile: str) -> None
 def test_signed_but_unknown_id_is_never_adopted(browser: Browser, server_side: bool) -> None:
     """A genuine signature over an id the server never issued (session fixation)."""
     browser(lambda h: None)
-    keyring = Runtime.of(browser.app).keyring
     planted = "A" * 43
-    browser.set_cookie("session", keyring.sign("session", planted.encode(), compress=False))
+    plant_session_id(browser, planted)
     assert browser(lambda h: (h.session.new, h.session.__setitem__("a", 1))) == (True, None)
     if server_side:
+        keyring = Runtime.of(browser.app).keyring
         issued, _ = keyring.unsign("session", browser.cookie() or "", None)
         assert issued.decode() != planted
     assert browser(lambda h: h.session["a"]) == 1
@@ -220,9 +227,8 @@ def test_signed_but_unknown_id_is_never_adopted(browser: Browser, server_side: b
 def test_reads_never_create_records(browser: Browser, server_side: bool) -> None:
     """A request carrying an unknown id and only reading stores nothing."""
     browser(lambda h: None)
-    keyring = Runtime.of(browser.app).keyring
     unknown = "B" * 43
-    browser.set_cookie("session", keyring.sign("session", unknown.encode(), compress=False))
+    plant_session_id(browser, unknown)
     calls = CallCounter(backend_of(browser))
     assert browser(lambda h: (h.session.new, h.session.get("a"), h.session.get_flashes())) == (
         True,

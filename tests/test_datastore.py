@@ -16,22 +16,19 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from google.cloud import datastore
 from google.cloud.datastore.query import PropertyFilter
 
-from tests.apps import SECRET, Browser
+from tests.apps import Browser, build_backend
 from tests.servers import ServerProcess
 from tipsessions import BackendUnavailable, ConfigError
 from tipsessions.backends.base import WriteResult
 from tipsessions.backends.datastore import DatastoreBackend
-from tipsessions.config import load_settings
 from tipsessions.record import ChangeSet, Record
-from tipsessions.store import Runtime
 
 TTL = 3600
 KIND = "TipSession"
 
 
 def make_backend(**options: Any) -> DatastoreBackend:
-    settings = load_settings({"tipsessions": {"secret_key": SECRET, "datastore": options}})
-    backend = Runtime(settings).backend("datastore")
+    backend = build_backend("datastore", **options)
     assert isinstance(backend, DatastoreBackend)
     return backend
 

@@ -16,21 +16,18 @@ from typing import Any
 
 import pytest
 
-from tests.apps import SECRET, Browser
+from tests.apps import Browser, build_backend
 from tipsessions import BackendUnavailable, SessionConflict
 from tipsessions.backends import file as file_backend
 from tipsessions.backends.base import WriteResult
 from tipsessions.backends.file import FileBackend
-from tipsessions.config import load_settings
 from tipsessions.record import ChangeSet, Record
-from tipsessions.store import Runtime
 
 TTL = 3600
 
 
 def make_backend(**file_options: Any) -> FileBackend:
-    settings = load_settings({"tipsessions": {"secret_key": SECRET, "file": file_options}})
-    backend = Runtime(settings).backend("file")
+    backend = build_backend("file", **file_options)
     assert isinstance(backend, FileBackend)
     return backend
 

@@ -6,18 +6,13 @@ import secrets
 
 import time_machine
 
-from tests.apps import SECRET, Browser
+from tests.apps import Browser, build_backend
 from tipsessions.backends.memory import MemoryBackend
-from tipsessions.config import load_settings
 from tipsessions.record import Record
-from tipsessions.store import Runtime
 
 
 def make_backend(max_entries: int = 10000) -> MemoryBackend:
-    settings = load_settings(
-        {"tipsessions": {"secret_key": SECRET, "memory": {"max_entries": max_entries}}}
-    )
-    backend = Runtime(settings).backend("memory")
+    backend = build_backend("memory", max_entries=max_entries)
     assert isinstance(backend, MemoryBackend)
     return backend
 
