@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 import secrets
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import time_machine
-from itsdangerous.encoding import base64_decode, bytes_to_int
 from itsdangerous.signer import Signer
 
 from tests.apps import SECRET, Browser
@@ -85,35 +85,44 @@ def seal(keys: Keyring, backend: str, payload: bytes, name: str = "session") -> 
 # -- securecookie: the format -------------------------------------------------
 
 
-def secure_parts(browser: Browser) -> tuple[str, str, str]:
-    payload, timestamp, signature = (browser.cookie() or "").rsplit(".", 2)
-    return payload, timestamp, signature
+def secure_parts(browser: Browser) -> tuple[int, int, bytes, bytes]:
+    """``(format, issued at in ms, payload, MAC)`` of the session cookie."""
+    raw = unb64(browser.cookie() or "")
+    return raw[0], int.from_bytes(raw[1:7], "big"), raw[7:-32], raw[-32:]
 
 
-def test_securecookie_is_timestamped_and_hmac_sha256_signed(
+def test_securecookie_is_timestamped_in_ms_and_hmac_sha256_signed(
     clock: time_machine.Traveller,
 ) -> None:
     browser = Browser()
     browser(lambda h: h.session.__setitem__("a", 1))
-    _, timestamp, signature = secure_parts(browser)
-    assert bytes_to_int(base64_decode(timestamp)) == START
-    assert len(base64_decode(signature)) == 32  # a SHA-256 digest
+    _, issued, _, signature = secure_parts(browser)
+    assert START * 1000 <= issued < START * 1000 + 1000
+    assert len(signature) == 32  # a SHA-256 digest
     assert open_cookie(keyring(browser), "securecookie", browser.cookie() or "")
+
+
+def test_securecookie_is_one_base64_string() -> None:
+    browser = Browser()
+    browser(lambda h: h.session.__setitem__("a", 1))
+    assert re.fullmatch(r"[A-Za-z0-9_-]+", browser.cookie() or "")
 
 
 def test_securecookie_payload_is_compact_json() -> None:
     browser = Browser()
     browser(lambda h: h.session.update(a=1, b=[1, 2], c={"d": None}))
-    payload = unb64(secure_parts(browser)[0])
+    payload = secure_parts(browser)[2]
     assert b'"a":1,"b":[1,2],"c":{"d":null}' in payload
     assert b", " not in payload and b": " not in payload
 
 
-def test_securecookie_compresses_a_repetitive_payload() -> None:
+def test_securecookie_compresses_a_payload_only_when_it_would_not_fit() -> None:
     browser = Browser()
-    browser(lambda h: h.session.__setitem__("text", "spam " * 600))
+    browser(lambda h: h.session.__setitem__("text", "spam " * 800))
     assert len(browser.cookie() or "") < 300
-    assert browser(lambda h: h.session["text"]) == "spam " * 600
+    assert browser(lambda h: h.session["text"]) == "spam " * 800
+    browser(lambda h: h.session.__setitem__("text", "spam " * 400))
+    assert b"spam spam" in secure_parts(browser)[2]
 
 
 @pytest.mark.parametrize(
@@ -125,7 +134,7 @@ def test_securecookie_compresses_a_repetitive_payload() -> None:
 def test_securecookie_leaves_a_payload_zlib_cannot_shrink_uncompressed(value: str) -> None:
     browser = Browser()
     browser(lambda h: h.session.__setitem__("v", value))
-    payload = unb64(secure_parts(browser)[0])  # plain base64 of the JSON
+    payload = secure_parts(browser)[2]  # the JSON itself
     assert f'"v":"{value}"'.encode() in payload
 
 

@@ -1,36 +1,64 @@
 """Signing and encryption of cookie values, with key rotation.
 
 Every cookie value is bound to its cookie's name (a value copied under
-another name does not verify) and carries the time it was issued, which is
-what idle expiry is measured from. The first secret signs and encrypts;
-every secret verifies and decrypts, so keys rotate without logging anyone
-out. Keys are derived once per secret, when the application's settings are
-loaded, never per request.
+another name does not verify) and carries the time it was issued, in
+milliseconds, which idle expiry is measured from. The first secret signs and
+encrypts; every secret verifies and decrypts, so keys rotate without logging
+anyone out. Keys are derived once per secret and cookie name, never per
+request.
+
+A signed value is one URL-safe base64 string of::
+
+    format (1 byte) | issued at, ms (6 bytes) | payload | HMAC-SHA256 (32 bytes)
+
+One base64 pass and one HMAC, from itsdangerous' HMAC layer, with no
+``datetime`` and no separators to split: this is the path every request
+that reads a session takes. Whatever a client sends, the only failure here
+is :class:`BadCookie`.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import os
-import struct
+import re
 import time
 import zlib
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from itsdangerous import BadData, TimestampSigner
+from itsdangerous.signer import HMACAlgorithm, Signer
 
+_PLAIN = 2
+_DEFLATED = 3
+_ENCRYPTED = 2
+_TIME_BYTES = 6
+_HEADER_BYTES = 1 + _TIME_BYTES
+_MAC_BYTES = 32
 _NONCE_BYTES = 12
-_ENCRYPTED_VERSION = b"\x01"
-# Payloads shorter than this never shrink under zlib's header and checksum.
-_COMPRESS_FROM = 64
+_TAG_BYTES = 16
+#: Longest value looked at: browsers keep at most 4096 bytes per cookie.
+MAX_VALUE_CHARS = 4096
+#: Most bytes a compressed payload may inflate to. A browser-sized cookie of
+#: real session data never comes near; a zip bomb stops here.
+MAX_INFLATED_BYTES = 64 * 1024
+#: Plain cookies longer than this are compressed. zlib costs far more than
+#: signing (about 20 us per KB), so it runs only where it makes a session
+#: fit that otherwise would not.
+COMPRESS_FROM = 3000
+#: How far in the future an issue time may lie: clocks of several app
+#: servers disagree a little, and a value is never older than its issue.
+MAX_CLOCK_SKEW_MS = 60_000
+
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
+_HMAC = HMACAlgorithm(hashlib.sha256)
 
 
 class BadCookie(Exception):
@@ -45,9 +73,11 @@ def _b64encode(data: bytes) -> str:
 
 
 def _b64decode(text: str) -> bytes:
+    if len(text) > MAX_VALUE_CHARS or not _BASE64URL.fullmatch(text):
+        raise BadCookie("not a cookie value of ours")
     try:
         return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (ValueError, TypeError) as error:
+    except binascii.Error as error:
         raise BadCookie("not base64") from error
 
 
@@ -57,15 +87,29 @@ def _derive(secret: str, purpose: bytes) -> bytes:
     )
 
 
-class _Signer(TimestampSigner):
-    """A signer that derives each key once, not on every sign and verify."""
+def now_ms() -> int:
+    return int(time.time() * 1000)
 
-    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
-        cache: dict[Any, bytes] = self.__dict__.setdefault("_derived", {})
-        derived = cache.get(secret_key)
-        if derived is None:
-            derived = cache[secret_key] = super().derive_key(secret_key)
-        return derived
+
+def check_age(issued_ms: int, max_age: float | None) -> None:
+    """Refuse a value issued in the future, or ``max_age`` seconds ago or more."""
+    age = now_ms() - issued_ms
+    if age < -MAX_CLOCK_SKEW_MS:
+        raise BadCookie("issued in the future")
+    if max_age is not None and age >= max_age * 1000:
+        raise BadCookie("expired")
+
+
+def inflate(data: bytes) -> bytes:
+    """zlib data inflated to at most :data:`MAX_INFLATED_BYTES`, or :class:`BadCookie`."""
+    inflater = zlib.decompressobj()
+    try:
+        payload = inflater.decompress(data, MAX_INFLATED_BYTES)
+    except zlib.error as error:
+        raise BadCookie("not zlib") from error
+    if not inflater.eof or inflater.unconsumed_tail or inflater.unused_data:
+        raise BadCookie("compressed payload too large or truncated")
+    return payload
 
 
 class Keyring:
@@ -77,47 +121,44 @@ class Keyring:
         self._secrets = tuple(secrets)
         self._aead = [AESGCM(_derive(s, b"tipsessions encrypted cookie")) for s in secrets]
         self._id_keys = [_derive(s, b"tipsessions session id") for s in secrets]
-        self._signer = lru_cache(maxsize=256)(self._make_signer)
+        self.signing_keys = lru_cache(maxsize=256)(self._derive_signing_keys)
 
-    def _make_signer(self, cookie_name: str) -> TimestampSigner:
-        # itsdangerous signs with the *last* key of its list; ours is the first.
-        return _Signer(
-            list(reversed(self._secrets)),
+    def _derive_signing_keys(self, cookie_name: str) -> tuple[bytes, ...]:
+        """One key per secret for this cookie name, the signing one first."""
+        signer = Signer(
+            self._secrets,
             salt=f"tipsessions.cookie:{cookie_name}",
             key_derivation="hmac",
             digest_method=hashlib.sha256,
         )
-
-    # -- signed values ------------------------------------------------------
+        return tuple(signer.derive_key(secret) for secret in self._secrets)
 
     def sign(self, cookie_name: str, payload: bytes, *, compress: bool = True) -> str:
-        """A URL-safe, timestamped, signed value; zlib'd when that is shorter."""
-        text = _b64encode(payload)
-        if compress and len(payload) >= _COMPRESS_FROM:
-            packed = "." + _b64encode(zlib.compress(payload))
-            if len(packed) < len(text):
-                text = packed
-        return self._signer(cookie_name).sign(text).decode("ascii")
+        """A URL-safe, timestamped value bound to ``cookie_name``."""
+        kind = _PLAIN
+        if compress and len(payload) > COMPRESS_FROM:
+            kind, payload = _DEFLATED, zlib.compress(payload)
+        head = bytes((kind,)) + now_ms().to_bytes(_TIME_BYTES, "big") + payload
+        key = self.signing_keys(cookie_name)[0]
+        return _b64encode(head + _HMAC.get_signature(key, head))
 
-    def unsign(self, cookie_name: str, value: str, max_age: int | None) -> tuple[bytes, int]:
-        """The payload and the time it was signed; :class:`BadCookie` if not valid."""
-        try:
-            text, issued = self._signer(cookie_name).unsign(
-                value, max_age=max_age, return_timestamp=True
-            )
-        except BadData as error:
-            raise BadCookie(type(error).__name__) from error
-        text_str = text.decode("ascii")
-        if text_str.startswith("."):
-            try:
-                payload = zlib.decompress(_b64decode(text_str[1:]))
-            except zlib.error as error:
-                raise BadCookie("not zlib") from error
+    def unsign(self, cookie_name: str, value: str, max_age: float | None) -> tuple[bytes, float]:
+        """The payload and when it was signed (seconds); :class:`BadCookie` if not valid."""
+        raw = _b64decode(value)
+        head, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
+        if len(head) < _HEADER_BYTES or head[0] not in (_PLAIN, _DEFLATED):
+            raise BadCookie("truncated or unknown format")
+        for key in self.signing_keys(cookie_name):
+            if _HMAC.verify_signature(key, head, mac):
+                break
         else:
-            payload = _b64decode(text_str)
-        return payload, int(issued.timestamp())
-
-    # -- encrypted values -----------------------------------------------------
+            raise BadCookie("signature does not match any key")
+        issued = int.from_bytes(head[1:_HEADER_BYTES], "big")
+        check_age(issued, max_age)
+        payload = head[_HEADER_BYTES:]
+        if head[0] == _DEFLATED:
+            payload = inflate(payload)
+        return payload, issued / 1000
 
     def encrypt(self, cookie_name: str, payload: bytes) -> str:
         """AES-256-GCM with the cookie name and issue time as associated data.
@@ -125,28 +166,27 @@ class Keyring:
         Not compressed: compressing before encrypting leaks the content's
         redundancy through the cookie's length.
         """
-        header = _ENCRYPTED_VERSION + struct.pack(">Q", int(time.time()))
+        header = bytes((_ENCRYPTED,)) + now_ms().to_bytes(_TIME_BYTES, "big")
         nonce = os.urandom(_NONCE_BYTES)
         sealed = self._aead[0].encrypt(nonce, payload, header + cookie_name.encode())
         return _b64encode(header + nonce + sealed)
 
-    def decrypt(self, cookie_name: str, value: str, max_age: int | None) -> tuple[bytes, int]:
+    def decrypt(self, cookie_name: str, value: str, max_age: float | None) -> tuple[bytes, float]:
+        """The payload and when it was sealed (seconds); :class:`BadCookie` if not valid."""
         raw = _b64decode(value)
-        if len(raw) < 9 + _NONCE_BYTES + 16 or raw[:1] != _ENCRYPTED_VERSION:
+        if len(raw) < _HEADER_BYTES + _NONCE_BYTES + _TAG_BYTES or raw[0] != _ENCRYPTED:
             raise BadCookie("truncated or unknown format")
-        header, nonce, sealed = raw[:9], raw[9 : 9 + _NONCE_BYTES], raw[9 + _NONCE_BYTES :]
-        (issued,) = struct.unpack(">Q", header[1:])
-        age = int(time.time()) - issued
-        if age < 0 or (max_age is not None and age > max_age):
-            raise BadCookie("expired")
+        header, body = raw[:_HEADER_BYTES], raw[_HEADER_BYTES:]
+        nonce, sealed = body[:_NONCE_BYTES], body[_NONCE_BYTES:]
+        issued = int.from_bytes(header[1:], "big")
+        check_age(issued, max_age)
+        associated = header + cookie_name.encode()
         for aead in self._aead:
             try:
-                return aead.decrypt(nonce, sealed, header + cookie_name.encode()), issued
+                return aead.decrypt(nonce, sealed, associated), issued / 1000
             except InvalidTag:
                 continue
         raise BadCookie("does not decrypt with any key")
-
-    # -- server-side ids ------------------------------------------------------
 
     def id_hashes(self, session_id: str) -> list[str]:
         """Storage keys of an id, one per secret, the current one first.

@@ -15,8 +15,7 @@ import time
 from collections.abc import ItemsView, Iterator, Mapping, ValuesView
 from typing import Any
 
-from .errors import SerializationError
-from .record import ChangeSet, FlashEntry, Record, check_json, new_flash_id
+from .record import BROWSER_SESSION, ChangeSet, FlashEntry, Record, check_json, new_flash_id
 
 _MISSING: Any = object()
 
@@ -30,11 +29,15 @@ class Session(dict[str, Any]):
     """
 
     def __init__(self, record: Record | None = None, *, new: bool = True, state: Any = None):
-        record = record if record is not None else Record(created=int(time.time()))
+        record = record if record is not None else Record(created=time.time())
         super().__init__(record.data)
         self.new = new
         self.state = state
         self.created = record.created
+        #: The lifetime chosen with :meth:`set_max_age`; ``None`` follows the configuration.
+        self.max_age = record.max_age
+        self._max_age_changed = False
+        self._forced = False
         self._flashes: dict[str, list[FlashEntry]] = {
             key: list(entries) for key, entries in record.flashes.items()
         }
@@ -211,20 +214,52 @@ class Session(dict[str, Any]):
         self.invalidated = True
         self.regenerate_requested = False
         self.new = True
-        self.created = int(time.time())
+        self.created = time.time()
+        self.max_age = None
+        self._max_age_changed = False
         self._mark_clean()
+
+    def set_max_age(self, seconds: int | None) -> None:
+        """Choose how long this session lives, from this request on ("remember me").
+
+        ``seconds`` sets the cookie's Max-Age, the idle window and the
+        server-side expiry together; ``None`` makes the cookie end when the
+        browser closes. The choice is stored with the session, so it holds
+        on later requests too.
+        """
+        if seconds is not None and (
+            isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 1
+        ):
+            raise ValueError(f"set_max_age() takes whole seconds (1 or more) or None: {seconds!r}")
+        self.max_age = BROWSER_SESSION if seconds is None else seconds
+        self._max_age_changed = True
 
     # -- what the backend reads when saving ---------------------------------
 
     @property
     def modified(self) -> bool:
-        """True once anything was changed, nested values included."""
-        if self.regenerate_requested or self.invalidated:
+        """True once anything was changed, nested values included.
+
+        Set it to True to save the session even though nothing seems to have
+        changed.
+        """
+        if (
+            self._forced
+            or self._touched
+            or self._flashes_added
+            or self._flashes_read
+            or self._max_age_changed
+            or self.regenerate_requested
+            or self.invalidated
+        ):
             return True
-        try:
-            return bool(self.changes())
-        except SerializationError:
-            return True  # a change that cannot be saved is still a change
+        # Only values handed out can have changed in place; most requests
+        # handed out none, and then nothing is compared at all.
+        return any(self._changed_since_load(key, dict.get(self, key)) for key in self._pristine)
+
+    @modified.setter
+    def modified(self, value: bool) -> None:
+        self._forced = bool(value)
 
     def changes(self) -> ChangeSet:
         """This request's changes since load (or the last save)."""
@@ -241,11 +276,15 @@ class Session(dict[str, Any]):
             # Nested values can have been mutated into non-JSON after assignment.
             check_json(key, value)
         deleted = (self._loaded_keys | self._touched) - dict.keys(self)
+        if self._forced and not changed and not deleted:
+            # Written back as it is: a save the handler asked for.
+            changed = dict(dict.items(self))
         return ChangeSet(
             updates=changed,
             deleted=deleted,
             flashes_added={k: list(v) for k, v in self._flashes_added.items()},
             flashes_read={k: set(v) for k, v in self._flashes_read.items()},
+            max_age=self.max_age if self._max_age_changed else None,
         )
 
     def _changed_since_load(self, key: str, value: Any) -> bool:
@@ -264,7 +303,12 @@ class Session(dict[str, Any]):
         for key in (self._touched | self._pristine.keys()) & dict.keys(self):
             check_json(key, dict.__getitem__(self, key))
         flashes = {key: list(entries) for key, entries in self._flashes.items() if entries}
-        return Record(data=dict(dict.items(self)), flashes=flashes, created=self.created)
+        return Record(
+            data=dict(dict.items(self)),
+            flashes=flashes,
+            created=self.created,
+            max_age=self.max_age,
+        )
 
     def saved(self) -> None:
         """Called by the store after a save: the next save starts from here."""
@@ -272,3 +316,5 @@ class Session(dict[str, Any]):
         self.new = False
         self.regenerate_requested = False
         self.invalidated = False
+        self._max_age_changed = False
+        self._forced = False

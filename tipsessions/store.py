@@ -10,7 +10,6 @@ until then, because the response does not exist while the handler runs.
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 import threading
 from collections.abc import Mapping
@@ -32,7 +31,8 @@ from .config import (
 )
 from .cookies import BadCookie, Keyring
 from .errors import BackendUnavailable, ConfigError
-from .record import check_json, dumps
+from .headers import add_vary_cookie, cookie_values, make_private, write_cookies
+from .record import BROWSER_SESSION, check_json, decode_json, dumps
 from .session import Session
 
 log = logging.getLogger("tipsessions")
@@ -59,6 +59,11 @@ class Runtime:
         self.keyring = Keyring(settings.secret_keys)
         self._backends: dict[str, Backend] = {}
         self._lock = threading.Lock()
+        #: Cookie names already checked, so each is validated once, not per request.
+        self.checked_names: set[str] = set()
+        self.default_lifetime = lifetime_of(
+            settings, settings.session_max_age, settings.cookie_args
+        )
         # Build the default backend now, so a missing extra or a bad class
         # is reported when the first store is built, not mid-request.
         self.backend(settings.default_backend)
@@ -166,12 +171,21 @@ class SessionStore:
                     f"backend in this request, not {backend!r}",
                 )
             return opened.session
-        check_cookie_name(name, "name")
-        chosen = self.runtime.backend(backend or self.settings.default_backend)
-        args = self._cookie_args(cookie_args, f"get_session({name!r}).cookie_args")
-        lifetime = self._lifetime(name, max_age, args["max_age"])
+        runtime = self.runtime
+        if name not in runtime.checked_names:
+            runtime.checked_names.add(check_cookie_name(name, "name"))
+        chosen = runtime.backend(backend or self.settings.default_backend)
+        if cookie_args is None and max_age is DEFAULT:
+            args, lifetime = self.settings.cookie_args, runtime.default_lifetime
+        else:
+            args = self._cookie_args(cookie_args, f"get_session({name!r}).cookie_args")
+            if max_age is DEFAULT:
+                max_age = self.settings.session_max_age
+            elif max_age is not None:
+                max_age = check_seconds(max_age, f"get_session({name!r}).max_age")
+            lifetime = lifetime_of(self.settings, max_age, args)
         try:
-            session = chosen.load(name, self.request.cookies.get(name), lifetime)
+            session = chosen.load(name, cookie_values(self.request.environ, name), lifetime)
             degraded = False
         except BackendUnavailable as error:
             if self.settings.on_backend_error != "degrade":
@@ -180,21 +194,6 @@ class SessionStore:
             session, degraded = Session(), True
         self._sessions[name] = _Opened(session, chosen, lifetime, args, degraded)
         return session
-
-    def _lifetime(self, name: str, max_age: Any, cookie_max_age: int | None) -> Lifetime:
-        settings = self.settings
-        if max_age is DEFAULT:
-            max_age = settings.session_max_age
-        elif max_age is not None:
-            max_age = check_seconds(max_age, f"get_session({name!r}).max_age")
-        return Lifetime(
-            idle=max_age,
-            absolute=settings.session_absolute_max_age,
-            refresh_interval=settings.session_refresh_interval,
-            cookie_max_age=cookie_max_age,
-            server_ttl=settings.server_ttl,
-            regenerate_grace=settings.regenerate_grace,
-        )
 
     def _cookie_args(self, given: Mapping[str, Any] | None, where: str) -> Mapping[str, Any]:
         if not given:
@@ -226,20 +225,22 @@ class SessionStore:
         another name, or is older than ``max_age`` (default
         ``session_max_age``) seconds.
         """
-        value = self.request.cookies.get(name)
-        if value is None:
-            return None
         if max_age is DEFAULT:
             max_age = self.settings.session_max_age
-        try:
-            payload, _ = self.runtime.keyring.unsign(name, value, max_age)
-            data = json.loads(payload)
-            if not isinstance(data, dict):
-                raise ValueError("not a dict")
-        except (BadCookie, ValueError) as error:
-            log_rejected("secure cookie", name, str(error))
-            return None
-        return data
+        reason = ""
+        for value in cookie_values(self.request.environ, name):
+            try:
+                payload, _ = self.runtime.keyring.unsign(name, value, max_age)
+                data = decode_json(payload)
+            except (BadCookie, ValueError) as error:
+                reason = str(error) or type(error).__name__
+                continue
+            if isinstance(data, dict):
+                return data
+            reason = "not a dict"
+        if reason:
+            log_rejected("secure cookie", name, reason)
+        return None
 
     def set_secure_cookie(self, name: str, value: Mapping[str, Any], **cookie_args: Any) -> None:
         """Set a signed, timestamped cookie holding a JSON dict."""
@@ -260,40 +261,44 @@ class SessionStore:
         for name, opened in self._sessions.items():
             if opened.degraded:
                 continue
+            session = opened.session
+            modified = session.modified
             try:
-                update = opened.backend.save(name, opened.session, opened.lifetime)
+                update = opened.backend.save(name, session, opened.lifetime)
             except BackendUnavailable as error:
                 if self.settings.on_backend_error != "degrade":
                     raise
                 log.error("%s; the %r session was not saved", error, name)
                 continue
-            opened.session.saved()
+            if modified:
+                session.saved()
             if update is not None:
-                self._cookies[name] = (update.value, opened.cookie_args)
+                self._cookies[name] = (update.value, session_cookie_args(opened, session.max_age))
         if self._sessions:
-            # The body may depend on the session, which depends on the cookie.
-            vary = tuple(response.vary or ())
-            if "cookie" not in (v.lower() for v in vary):
-                response.vary = (*vary, "Cookie")
+            add_vary_cookie(response)
         if self._cookies:
-            # Never let a shared cache hand one user's cookie to another.
-            response.cache_control.public = False
-            response.cache_control.private = True
-        for name, (value, args) in self._cookies.items():
-            response.set_cookie(
-                name,
-                value,
-                max_age=args["max_age"],
-                path=args["path"],
-                domain=args["domain"],
-                secure=args["secure"],
-                httponly=args["httponly"],
-                samesite=args["samesite"],
-                overwrite=True,
-            )
-        # Kept, not cleared: a later save may be onto another response (an
-        # abort() after a manual save) and that one must carry them too;
-        # overwrite=True keeps one header per cookie on the same response.
+            make_private(response)
+            # Kept, not cleared: a later save may be onto another response (an
+            # abort() after a manual save) and that one must carry them too.
+            write_cookies(response, self._cookies)
+
+
+def session_cookie_args(opened: _Opened, max_age: int | None) -> Mapping[str, Any]:
+    """The cookie attributes of a session, with its own ``set_max_age()`` choice."""
+    if max_age is None:
+        return opened.cookie_args
+    return {**opened.cookie_args, "max_age": None if max_age == BROWSER_SESSION else max_age}
+
+
+def lifetime_of(settings: Settings, idle: int | None, cookie_args: Mapping[str, Any]) -> Lifetime:
+    return Lifetime(
+        idle=idle,
+        absolute=settings.session_absolute_max_age,
+        refresh_interval=settings.session_refresh_interval,
+        cookie_max_age=cookie_args["max_age"],
+        server_ttl=settings.server_ttl,
+        regenerate_grace=settings.regenerate_grace,
+    )
 
 
 def get_store(request: webapp2.Request | None = None) -> SessionStore:

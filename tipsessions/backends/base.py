@@ -16,17 +16,19 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 import re
 import secrets
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from ..cookies import BadCookie, Keyring
 from ..errors import SessionTooLarge
-from ..record import ChangeSet, Record
+from ..record import BROWSER_SESSION, ChangeSet, Record
 from ..session import Session
 
 security_log = logging.getLogger("tipsessions.security")
@@ -47,11 +49,15 @@ class Lifetime:
     server_ttl: int
     regenerate_grace: int
 
-    def outlived(self, created: int, now: int) -> bool:
-        """True once the absolute lifetime is over; activity never extends it."""
-        return self.absolute is not None and now - created > self.absolute
+    def chosen(self, max_age: int | None) -> Lifetime:
+        """This lifetime with a session's own ``set_max_age()`` choice applied."""
+        return self if max_age is None else _chosen(self, max_age)
 
-    def refresh_due(self, issued: int | None, now: int, window: int | None) -> bool:
+    def outlived(self, created: float, now: float) -> bool:
+        """True once the absolute lifetime is over; activity never extends it."""
+        return self.absolute is not None and now - created >= self.absolute
+
+    def refresh_due(self, issued: float | None, now: float, window: int | None) -> bool:
         """Whether a read-only request should re-issue the cookie now.
 
         Throttled to ``refresh_interval`` but at least ten times per
@@ -59,7 +65,14 @@ class Lifetime:
         """
         if issued is None or window is None:
             return False
-        return now - issued >= min(self.refresh_interval, window // 10)
+        return now - issued >= min(self.refresh_interval, window / 10)
+
+
+@lru_cache(maxsize=64)
+def _chosen(lifetime: Lifetime, max_age: int) -> Lifetime:
+    if max_age == BROWSER_SESSION:
+        return replace(lifetime, cookie_max_age=None)
+    return replace(lifetime, idle=max_age, cookie_max_age=max_age)
 
 
 class CookieUpdate(NamedTuple):
@@ -92,11 +105,12 @@ class Backend(ABC):
         self.keyring = keyring
 
     @abstractmethod
-    def load(self, cookie_name: str, cookie_value: str | None, lifetime: Lifetime) -> Session:
-        """The session for a request's cookie value (``None``: no cookie).
+    def load(self, cookie_name: str, cookie_values: Sequence[str], lifetime: Lifetime) -> Session:
+        """The session for the values a request sent under ``cookie_name``.
 
-        A bad, expired or unknown value is not an error: it gives a new,
-        empty session.
+        Values are tried in order and the first genuine one wins. A bad,
+        expired or unknown value is not an error: it gives a new, empty
+        session.
         """
 
     @abstractmethod
@@ -107,7 +121,7 @@ class Backend(ABC):
 @dataclass
 class CookieState:
     sent: bool
-    issued: int | None = None
+    issued: float | None = None
 
 
 class CookieBackend(Backend):
@@ -122,30 +136,32 @@ class CookieBackend(Backend):
         """The cookie value carrying ``payload``."""
 
     @abstractmethod
-    def open(self, cookie_name: str, value: str, max_age: int | None) -> tuple[bytes, int]:
-        """``(payload, issued_at)``; raises ``BadCookie`` when not genuine or too old."""
+    def open(self, cookie_name: str, value: str, max_age: float | None) -> tuple[bytes, float]:
+        """``(payload, issued_at)``; raises ``BadCookie`` when not genuine or too old.
 
-    def load(self, cookie_name: str, cookie_value: str | None, lifetime: Lifetime) -> Session:
-        state = CookieState(sent=cookie_value is not None)
-        if cookie_value is None:
-            return Session(state=state)
-        try:
-            payload, issued = self.open(cookie_name, cookie_value, lifetime.idle)
-            record = Record.from_json(payload)
-            if record.tombstone:
-                raise ValueError("not a session")
-        except (BadCookie, ValueError) as error:
-            log_rejected(self.name, cookie_name, str(error) or type(error).__name__)
-            return Session(state=state)
-        if lifetime.outlived(record.created, int(time.time())):
-            log_rejected(self.name, cookie_name, "past its absolute lifetime")
-            return Session(state=state)
-        state.issued = issued
-        return Session(record, new=False, state=state)
+        ``max_age`` is in seconds; ``None`` leaves the age to the caller.
+        """
+
+    def load(self, cookie_name: str, cookie_values: Sequence[str], lifetime: Lifetime) -> Session:
+        state = CookieState(sent=bool(cookie_values))
+        for payload, issued in genuine(self, cookie_name, cookie_values, self.open):
+            try:
+                record = Record.from_json(payload)
+            except ValueError as error:
+                reason = str(error)
+            else:
+                reason = "not a session" if record.tombstone else ""
+                reason = reason or expired(lifetime.chosen(record.max_age), record.created, issued)
+                if not reason:
+                    state.issued = issued
+                    return Session(record, new=False, state=state)
+            log_rejected(self.name, cookie_name, reason)
+        return Session(state=state)
 
     def save(self, cookie_name: str, session: Session, lifetime: Lifetime) -> CookieUpdate | None:
         state: CookieState = session.state
-        now = int(time.time())
+        now = time.time()
+        lifetime = lifetime.chosen(session.max_age)
         windows = [w for w in (lifetime.idle, lifetime.cookie_max_age) if w]
         if not session.modified and not lifetime.refresh_due(
             state.issued, now, min(windows, default=None)
@@ -156,11 +172,44 @@ class CookieBackend(Backend):
             state.issued = None
             return CookieUpdate(None) if state.sent else None
         value = self.seal(cookie_name, record.to_json())
-        size = len(cookie_name.encode()) + 1 + len(value)
+        size = len(cookie_name) + 1 + len(value)
         if size > MAX_COOKIE_BYTES:
             raise SessionTooLarge(cookie_name, size, MAX_COOKIE_BYTES)
         state.sent, state.issued = True, now
         return CookieUpdate(value)
+
+
+def genuine(
+    backend: Backend,
+    cookie_name: str,
+    cookie_values: Sequence[str],
+    open_value: Callable[[str, str, float | None], tuple[bytes, float]],
+) -> list[tuple[bytes, float]]:
+    """The values that verify, as ``(payload, issued)``, the most recently issued first.
+
+    A name sent twice (cookies of a parent domain or another path) is
+    settled by issue time, never by header order: browsers send the older
+    of two equal-path cookies first, and a stale one must not win.
+    """
+    found = []
+    for value in cookie_values:
+        try:
+            found.append(open_value(cookie_name, value, None))
+        except BadCookie as error:
+            log_rejected(backend.name, cookie_name, str(error))
+    if len(found) > 1:
+        found.sort(key=lambda opened: opened[1], reverse=True)
+    return found
+
+
+def expired(lifetime: Lifetime, created: float, issued: float) -> str:
+    """Why a session issued at ``issued`` is over now, or ``""`` while it lives."""
+    now = time.time()
+    if lifetime.idle is not None and now - issued >= lifetime.idle:
+        return "expired"
+    if lifetime.outlived(created, now):
+        return "past its absolute lifetime"
+    return ""
 
 
 class WriteResult(enum.Enum):
@@ -187,7 +236,7 @@ def apply_changes(current: Record | None, changes: ChangeSet) -> tuple[WriteResu
     return WriteResult.WRITTEN, merged
 
 
-_SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{43}$")
+_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 def new_session_id() -> str:
@@ -203,7 +252,7 @@ class ServerState:
     key: str | None = None
     #: Opaque token from ``read`` for optimistic updates (memcache's cas).
     version: Any = None
-    issued: int | None = None
+    issued: float | None = None
     #: The id was retired by ``regenerate_id()``: never save, never set a cookie.
     retired: bool = False
     #: Found under a secret other than the current one: move it on save, or
@@ -267,47 +316,49 @@ class ServerBackend(Backend):
         windows = [w for w in (lifetime.idle or lifetime.server_ttl, lifetime.cookie_max_age) if w]
         return min(windows)
 
-    def ttl(self, lifetime: Lifetime, created: int, now: int) -> int:
-        ttl = lifetime.idle or lifetime.server_ttl
+    def ttl(self, lifetime: Lifetime, created: float, now: float) -> int:
+        """Whole seconds to keep a record: never less than it may still be used."""
+        ttl: float = lifetime.idle or lifetime.server_ttl
         if lifetime.absolute is not None:
             ttl = min(ttl, created + lifetime.absolute - now)
-        return max(ttl, 1)
+        return max(math.ceil(ttl), 1)
 
-    def load(self, cookie_name: str, cookie_value: str | None, lifetime: Lifetime) -> Session:
-        state = ServerState(sent=cookie_value is not None)
-        if cookie_value is None:
-            return Session(state=state)
-        try:
-            raw, issued = self.keyring.unsign(cookie_name, cookie_value, self.idle_window(lifetime))
-            session_id = raw.decode("ascii")
-        except (BadCookie, UnicodeDecodeError) as error:
-            log_rejected(self.name, cookie_name, str(error))
-            return Session(state=state)
-        if not _SESSION_ID.match(session_id):
-            log_rejected(self.name, cookie_name, "malformed session id")
-            return Session(state=state)
-        # Keys after the first exist only while secrets rotate.
-        keys = self.storage_keys(session_id)
-        for key in keys:
-            record, version = self.read(key)
-            if record is not None:
-                break
-        else:
-            return Session(state=state)
-        state.stale_key = key != keys[0]
-        if record.tombstone:
-            state.retired = True
-            return Session(state=state)
-        if lifetime.outlived(record.created, int(time.time())):
-            return Session(state=state)
-        state.session_id, state.key, state.version, state.issued = session_id, key, version, issued
-        return Session(record, new=False, state=state)
+    def load(self, cookie_name: str, cookie_values: Sequence[str], lifetime: Lifetime) -> Session:
+        state = ServerState(sent=bool(cookie_values))
+        for raw, issued in genuine(self, cookie_name, cookie_values, self.keyring.unsign):
+            session_id = raw.decode("latin-1")
+            if not _SESSION_ID.fullmatch(session_id):
+                log_rejected(self.name, cookie_name, "malformed session id")
+                continue
+            # Keys after the first exist only while secrets rotate.
+            keys = self.storage_keys(session_id)
+            for key in keys:
+                record, version = self.read(key)
+                if record is not None:
+                    break
+            else:
+                if time.time() - issued >= self.idle_window(lifetime):
+                    log_rejected(self.name, cookie_name, "expired")
+                continue
+            if record.tombstone:
+                state.retired = True
+                return Session(state=state)
+            reason = expired(lifetime.chosen(record.max_age), record.created, issued)
+            if reason:
+                log_rejected(self.name, cookie_name, reason)
+                continue
+            state.stale_key = key != keys[0]
+            state.session_id, state.key, state.version = session_id, key, version
+            state.issued = issued
+            return Session(record, new=False, state=state)
+        return Session(state=state)
 
     def save(self, cookie_name: str, session: Session, lifetime: Lifetime) -> CookieUpdate | None:
         state: ServerState = session.state
         if state.retired:
             return None
-        now = int(time.time())
+        now = time.time()
+        lifetime = lifetime.chosen(session.max_age)
         if session.invalidated and state.key is not None:
             self.delete(state.key)
             state.session_id = state.key = None
@@ -315,7 +366,7 @@ class ServerBackend(Backend):
             return self._create(cookie_name, session, lifetime, now)
         if session.regenerate_requested or state.stale_key:
             return self._regenerate(cookie_name, session, lifetime, now)
-        changes = session.changes()
+        changes = session.changes() if session.modified else ChangeSet()
         ttl = self.ttl(lifetime, session.created, now)
         refresh = lifetime.refresh_due(state.issued, now, self.idle_window(lifetime))
         if changes:
@@ -333,12 +384,13 @@ class ServerBackend(Backend):
             # would overwrite the one that request set.
             state.retired = True
             return None
-        if refresh:
+        if refresh or changes.max_age is not None:
+            # A new lifetime changes the cookie's Max-Age too.
             return self._issue(cookie_name, state, now)
         return None
 
     def _create(
-        self, cookie_name: str, session: Session, lifetime: Lifetime, now: int
+        self, cookie_name: str, session: Session, lifetime: Lifetime, now: float
     ) -> CookieUpdate | None:
         state: ServerState = session.state
         record = session.to_record()
@@ -350,7 +402,7 @@ class ServerBackend(Backend):
         return self._issue(cookie_name, state, now)
 
     def _regenerate(
-        self, cookie_name: str, session: Session, lifetime: Lifetime, now: int
+        self, cookie_name: str, session: Session, lifetime: Lifetime, now: float
     ) -> CookieUpdate | None:
         state: ServerState = session.state
         old_key = state.key
@@ -364,7 +416,7 @@ class ServerBackend(Backend):
             self.delete(old_key)
         return update if update is not None else CookieUpdate(None)
 
-    def _issue(self, cookie_name: str, state: ServerState, now: int) -> CookieUpdate:
+    def _issue(self, cookie_name: str, state: ServerState, now: float) -> CookieUpdate:
         assert state.session_id is not None
         state.sent, state.issued = True, now
         return CookieUpdate(

@@ -15,5 +15,5 @@ class EncryptedCookieBackend(CookieBackend):
     def seal(self, cookie_name: str, payload: bytes) -> str:
         return self.keyring.encrypt(cookie_name, payload)
 
-    def open(self, cookie_name: str, value: str, max_age: int | None) -> tuple[bytes, int]:
+    def open(self, cookie_name: str, value: str, max_age: float | None) -> tuple[bytes, float]:
         return self.keyring.decrypt(cookie_name, value, max_age)

@@ -67,8 +67,9 @@ for _ = 1, adds do
   redis.call('HSET', key, ARGV[i], order .. ' ' .. ARGV[i + 1])
   i = i + 2
 end
--- Only 'c' and the counter 'n' left: an empty session is not kept.
-if redis.call('HLEN', key) <= 1 + redis.call('HEXISTS', key, 'n') then
+-- Only 'c', the counter 'n' and the lifetime 'm' left: an empty session is not kept.
+local bookkeeping = 1 + redis.call('HEXISTS', key, 'n') + redis.call('HEXISTS', key, 'm')
+if redis.call('HLEN', key) <= bookkeeping then
   redis.call('DEL', key)
   return 'deleted'
 end
@@ -130,6 +131,8 @@ class RedisBackend(ServerBackend):
         deletes = [f"d:{name}" for name in changes.deleted]
         deletes += [f"f:{id_}" for ids in changes.flashes_read.values() for id_ in ids]
         sets = [(f"d:{name}", dumps(value)) for name, value in changes.updates.items()]
+        if changes.max_age is not None:
+            sets.append(("m", str(changes.max_age).encode()))
         adds = [
             (f"f:{entry[0]}", dumps([flash_key, entry[1], entry[2]]))
             for flash_key, entries in changes.flashes_added.items()
@@ -183,6 +186,8 @@ def encode(record: Record) -> dict[Any, Any]:
             order += 1
             fields[f"f:{flash_id}"] = f"{order} ".encode() + dumps([flash_key, value, level])
     fields["n"] = order
+    if record.max_age is not None:
+        fields["m"] = record.max_age
     fields.update((f"d:{name}", dumps(value)) for name, value in record.data.items())
     return fields
 
@@ -191,7 +196,8 @@ def decode(fields: Mapping[bytes, bytes]) -> Record:
     """The record of a hash; KeyError, TypeError or ValueError when malformed."""
     if fields.get(b"t") == b"1":
         return Record(tombstone=True)
-    created = int(fields[b"c"])
+    created = float(fields[b"c"])
+    max_age = int(fields[b"m"]) if b"m" in fields else None
     data: dict[str, Any] = {}
     flashes: list[tuple[int, str, FlashEntry]] = []
     for name, value in fields.items():
@@ -207,4 +213,4 @@ def decode(fields: Mapping[bytes, bytes]) -> Record:
     grouped: dict[str, list[FlashEntry]] = {}
     for _, flash_key, entry in sorted(flashes, key=lambda flash: flash[0]):
         grouped.setdefault(flash_key, []).append(entry)
-    return Record(data=data, flashes=grouped, created=created)
+    return Record(data=data, flashes=grouped, created=created, max_age=max_age)

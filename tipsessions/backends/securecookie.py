@@ -16,5 +16,5 @@ class SecureCookieBackend(CookieBackend):
     def seal(self, cookie_name: str, payload: bytes) -> str:
         return self.keyring.sign(cookie_name, payload)
 
-    def open(self, cookie_name: str, value: str, max_age: int | None) -> tuple[bytes, int]:
+    def open(self, cookie_name: str, value: str, max_age: float | None) -> tuple[bytes, float]:
         return self.keyring.unsign(cookie_name, value, max_age)
