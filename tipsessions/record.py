@@ -53,7 +53,7 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-_DECODER = json.JSONDecoder(parse_float=_finite_float, parse_constant=_no_constants)
+_SCAN = json.JSONDecoder(parse_float=_finite_float, parse_constant=_no_constants).scan_once
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
@@ -67,11 +67,16 @@ def decode_json(raw: bytes | str) -> Any:
     """
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        value = _DECODER.decode(text)
+        # The scanner alone: what we write has no surrounding white space.
+        value, end = _SCAN(text, 0)
+    except StopIteration:
+        raise ValueError("not JSON") from None
     except RecursionError:
         raise ValueError("nested too deeply") from None
     except (TypeError, AttributeError) as error:
         raise ValueError(str(error)) from None
+    if end != len(text):
+        raise ValueError("not JSON: extra data")
     # Counting brackets is far cheaper than walking, and bounds the depth.
     if text.count("[") + text.count("{") > _RECORD_DEPTH and _depth(value) > _RECORD_DEPTH:
         raise ValueError("nested too deeply")
@@ -104,39 +109,57 @@ def check_json(key: str, value: Any) -> None:
     integer dict keys into strings, writes ``NaN``, and fails late, with
     other exception types, on lone surrogates and huge integers.
     """
-    stack = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if item is None or isinstance(item, bool):
-            continue
-        if isinstance(item, str):
-            if not item.isascii():
-                _check_text(key, item)
-        elif isinstance(item, int):
-            if item.bit_length() > _SAFE_INT_BITS:
-                _check_int(key, item)
-        elif isinstance(item, float):
-            if not math.isfinite(item):
-                raise SerializationError(key, f"{item!r} is not valid JSON")
-        elif isinstance(item, (list, dict)):
-            if depth >= MAX_DEPTH:
-                raise SerializationError(key, f"nested deeper than {MAX_DEPTH} levels")
-            if isinstance(item, dict):
-                for sub_key in item:
-                    if not isinstance(sub_key, str):
-                        raise SerializationError(
-                            key, f"dict keys must be strings, not {type(sub_key).__name__}"
-                        )
-                    if not sub_key.isascii():
-                        _check_text(key, sub_key)
-                item = item.values()
-            stack.extend((child, depth + 1) for child in item)
-        else:
-            raise SerializationError(
-                key,
-                f"{type(item).__name__} is not JSON-serialisable; store str, int, "
-                "float, bool, None, list or dict with str keys",
-            )
+    _check(key, value, 0)
+
+
+def _check(key: str, item: Any, depth: int) -> None:
+    # Exact types first: this runs on every assignment and every save.
+    kind = type(item)
+    if kind is str:
+        if not item.isascii():
+            _check_text(key, item)
+    elif kind is int:
+        if item.bit_length() > _SAFE_INT_BITS:
+            _check_int(key, item)
+    elif kind is list or kind is dict:
+        if depth >= MAX_DEPTH:
+            raise SerializationError(key, f"nested deeper than {MAX_DEPTH} levels")
+        if kind is dict:
+            for sub_key in item:
+                if type(sub_key) is not str:
+                    _check_dict_key(key, sub_key)
+                elif not sub_key.isascii():
+                    _check_text(key, sub_key)
+            item = item.values()
+        for child in item:
+            _check(key, child, depth + 1)
+    elif item is None or kind is bool:
+        pass
+    elif kind is float:
+        if not math.isfinite(item):
+            raise SerializationError(key, f"{item!r} is not valid JSON")
+    elif isinstance(item, (str, int, float)):
+        # Subclasses (an IntEnum, a str subclass) are written as their base value.
+        _check(
+            key,
+            (str if isinstance(item, str) else float if isinstance(item, float) else int)(item),
+            depth,
+        )
+    elif isinstance(item, dict):
+        _check(key, dict(item), depth)
+    else:
+        raise SerializationError(
+            key,
+            f"{kind.__name__} is not JSON-serialisable; store str, int, "
+            "float, bool, None, list or dict with str keys",
+        )
+
+
+def _check_dict_key(key: str, sub_key: Any) -> None:
+    if not isinstance(sub_key, str):
+        raise SerializationError(key, f"dict keys must be strings, not {type(sub_key).__name__}")
+    if not sub_key.isascii():
+        _check_text(key, sub_key)
 
 
 def _check_text(key: str, text: str) -> None:
