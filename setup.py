@@ -34,6 +34,7 @@ setup(
             "pytest>=8",
             "WebTest>=3.0",
             "time-machine>=2.13",
+            "hypothesis>=6.100",
             "playwright>=1.40",
             "sphinx>=7.4",
             "furo>=2024.1.29",
