@@ -53,9 +53,8 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-_SCAN: Any = getattr(
-    json.JSONDecoder(parse_float=_finite_float, parse_constant=_no_constants), "scan_once"
-)
+_DECODER: Any = json.JSONDecoder(parse_float=_finite_float, parse_constant=_no_constants)
+_SCAN = _DECODER.scan_once
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
