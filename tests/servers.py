@@ -24,10 +24,11 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
@@ -390,7 +391,9 @@ def memcached_server(log_dir: Path, port: int | None = None) -> ServerProcess:
     )
 
 
-def redis_server(log_dir: Path, port: int | None = None) -> ServerProcess:
+def redis_server(
+    log_dir: Path, port: int | None = None, extra_args: Sequence[str] = ()
+) -> ServerProcess:
     """A (not yet started) redis-server that keeps everything in memory only."""
     binary = find_binary("redis-server", "apt-get install -y redis-server")
     port = port or free_port()
@@ -408,6 +411,7 @@ def redis_server(log_dir: Path, port: int | None = None) -> ServerProcess:
             "no",
             "--daemonize",
             "no",
+            *extra_args,
         ],
         redis_is_ready,
         port,
@@ -486,3 +490,275 @@ def start_on_free_port(
 def redis_url(address: str, db: int = 0) -> str:
     """``redis://host:port/db`` for a ``host:port`` address."""
     return f"redis://{address}/{db}"
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``condition`` until it holds; ServerStartError naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise ServerStartError(f"{what} did not happen within {timeout:g} s")
+        time.sleep(_POLL_INTERVAL)
+
+
+def _bulk_reply(host: str, port: int, command: str) -> str:
+    """The bulk-string reply of a redis command, as text ('' on failure or an error reply)."""
+    try:
+        with socket.create_connection((host, port), timeout=_PROBE_TIMEOUT) as sock:
+            sock.sendall(f"{command}\r\n".encode())
+            reply = b""
+            while b"\r\n" not in reply:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    return ""
+                reply += chunk
+            header, _, body = reply.partition(b"\r\n")
+            if not header.startswith(b"$"):
+                return ""
+            length = int(header[1:])
+            while len(body) < length:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    return ""
+                body += chunk
+    except (OSError, ValueError):
+        return ""
+    return body[:length].decode(errors="replace")
+
+
+def _fields(text: str) -> dict[str, str]:
+    fields = {}
+    for line in text.splitlines():
+        name, colon, value = line.partition(":")
+        if colon:
+            fields[name] = value
+    return fields
+
+
+def redis_info(host: str, port: int, section: str) -> dict[str, str]:
+    """``INFO section`` of a redis server or sentinel ({} when unreachable)."""
+    return _fields(_bulk_reply(host, port, f"INFO {section}"))
+
+
+class ServerGroup:
+    """Several server processes that make up one service, stopped together."""
+
+    def __init__(self, members: list[ServerProcess]) -> None:
+        self.members = members
+
+    def kill(self) -> None:
+        for member in self.members:
+            member.kill()
+
+    def __enter__(self) -> ServerGroup:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.kill()
+
+
+class RedisCluster(ServerGroup):
+    """Masters of a Redis Cluster, every slot assigned, no replicas."""
+
+    @property
+    def nodes(self) -> list[tuple[str, int]]:
+        return [(node.host, node.port) for node in self.members]
+
+
+def _cluster_node(log_dir: Path, port: int | None = None) -> ServerProcess:
+    port = port or free_port()
+    args = ["--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf"]
+    # A short node timeout keeps a failover quick should a test provoke one.
+    return redis_server(log_dir, port, [*args, "--cluster-node-timeout", "2000"])
+
+
+def start_redis_cluster(log_dir: Path, masters: int = 3) -> RedisCluster:
+    """Start ``masters`` cluster-enabled redis-servers and join them with ``redis-cli``.
+
+    Returns once every node reports ``cluster_state:ok``.
+    """
+    cli = find_binary("redis-cli", "apt-get install -y redis-tools")
+    cluster = RedisCluster([])
+    try:
+        for _ in range(masters):
+            cluster.members.append(start_on_free_port(_cluster_node, log_dir))
+        addresses = [node.address for node in cluster.members]
+        created = subprocess.run(
+            [cli, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=60,
+        )
+        if created.returncode != 0:
+            output = (created.stdout + created.stderr).decode(errors="replace")
+            raise ServerStartError(f"redis-cli --cluster create failed:\n{output}")
+        wait_until(
+            lambda: all(
+                redis_info(node.host, node.port, "cluster").get("cluster_enabled") == "1"
+                and _cluster_state(node) == "ok"
+                for node in cluster.members
+            ),
+            30,
+            "the cluster's state becoming ok on every node",
+        )
+    except BaseException:
+        cluster.kill()
+        raise
+    return cluster
+
+
+def _cluster_state(node: ServerProcess) -> str:
+    return _fields(_bulk_reply(node.host, node.port, "CLUSTER INFO")).get("cluster_state", "")
+
+
+class SentinelGroup(ServerGroup):
+    """A master, its replica and three sentinels watching them under ``service_name``."""
+
+    def __init__(
+        self, service_name: str, servers: list[ServerProcess], sentinels: list[ServerProcess]
+    ) -> None:
+        super().__init__([*servers, *sentinels])
+        self.service_name = service_name
+        self.servers = servers
+        self.sentinels = sentinels
+
+    @property
+    def sentinel_nodes(self) -> list[tuple[str, int]]:
+        return [(sentinel.host, sentinel.port) for sentinel in self.sentinels]
+
+    def master(self) -> ServerProcess:
+        """The server every sentinel names as master, once they agree."""
+        named = {self._master_of(sentinel) for sentinel in self.sentinels}
+        for server in self.servers:
+            if named == {server.address} and self._role(server) == "master":
+                return server
+        raise ServerStartError(f"the sentinels do not agree on a master: {named}")
+
+    def settled(self) -> bool:
+        """One master named by every sentinel, and the other server replicating it."""
+        try:
+            master = self.master()
+        except ServerStartError:
+            return False
+        return all(server is master or self._replicates(server, master) for server in self.servers)
+
+    def failover(self, timeout: float = 60) -> ServerProcess:
+        """``SENTINEL FAILOVER`` and wait until the group has settled on the other server."""
+        before = self.master()
+        sentinel = self.sentinels[0]
+        reply = _first_reply_line(
+            sentinel.host, sentinel.port, f"SENTINEL FAILOVER {self.service_name}\r\n".encode()
+        )
+        if not reply.startswith(b"+OK"):
+            raise ServerStartError(f"SENTINEL FAILOVER was refused: {reply!r}")
+        wait_until(lambda: self.settled() and self.master() is not before, timeout, "the failover")
+        return self.master()
+
+    def _master_of(self, sentinel: ServerProcess) -> str:
+        info = redis_info(sentinel.host, sentinel.port, "sentinel")
+        # master0:name=...,status=ok,address=127.0.0.1:1234,slaves=1,sentinels=3
+        fields = dict(
+            part.partition("=")[::2] for part in info.get("master0", "").split(",") if part
+        )
+        if fields.get("status") != "ok" or fields.get("sentinels") != str(len(self.sentinels)):
+            return ""
+        return fields.get("address", "")
+
+    def _role(self, server: ServerProcess) -> str:
+        return redis_info(server.host, server.port, "replication").get("role", "")
+
+    def _replicates(self, server: ServerProcess, master: ServerProcess) -> bool:
+        info = redis_info(server.host, server.port, "replication")
+        return (
+            info.get("role") == "slave"
+            and info.get("master_port") == str(master.port)
+            and info.get("master_link_status") == "up"
+        )
+
+
+def _sentinel(
+    log_dir: Path, service_name: str, master: ServerProcess, port: int | None = None
+) -> ServerProcess:
+    binary = find_binary("redis-server", "apt-get install -y redis-server")
+    port = port or free_port()
+    # Sentinel rewrites its configuration file as it learns: one file each.
+    config = log_dir / f"sentinel-{port}.conf"
+    config.write_text(
+        f"bind {LOOPBACK}\nport {port}\ndir {log_dir}\n"
+        f"sentinel monitor {service_name} {master.host} {master.port} 2\n"
+        f"sentinel down-after-milliseconds {service_name} 1000\n"
+        f"sentinel failover-timeout {service_name} 10000\n"
+    )
+    return ServerProcess(
+        "redis-sentinel",
+        [binary, str(config), "--sentinel"],
+        redis_is_ready,
+        port,
+        log_dir / f"sentinel-{port}.log",
+        cwd=log_dir,
+    )
+
+
+def start_sentinel_group(log_dir: Path, service_name: str = "tipsess-test") -> SentinelGroup:
+    """Start a master, a replica of it and three sentinels; return once they agree."""
+    servers: list[ServerProcess] = []
+    sentinels: list[ServerProcess] = []
+    group = SentinelGroup(service_name, servers, sentinels)
+    try:
+        master = start_on_free_port(redis_server, log_dir)
+        servers.append(master)
+        replica_args = ["--replicaof", master.host, str(master.port)]
+        servers.append(start_on_free_port(lambda d, p: redis_server(d, p, replica_args), log_dir))
+        for _ in range(3):
+            sentinels.append(
+                start_on_free_port(lambda d, p: _sentinel(d, service_name, master, p), log_dir)
+            )
+        group.members = [*servers, *sentinels]
+        # Sentinels find the replica and each other through the master (every
+        # few seconds); a failover needs them to.
+        wait_until(group.settled, 30, "the sentinels agreeing on the master and its replica")
+    except BaseException:
+        group.members = [*servers, *sentinels]
+        group.kill()
+        raise
+    return group
+
+
+#: The environment variable that gives the app processes their configuration.
+APP_CONFIG_ENV = "TIPSESS_APP_CONFIG"
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def app_is_ready(host: str, port: int) -> bool:
+    """The test app answers ``GET /ping`` with ``ok``."""
+    try:
+        with urllib.request.urlopen(f"http://{host}:{port}/ping", timeout=_PROBE_TIMEOUT) as reply:
+            body: bytes = reply.read()
+    except (OSError, http.client.HTTPException):
+        return False
+    return body == b"ok"
+
+
+def app_server(log_dir: Path, config: Path, port: int | None = None) -> ServerProcess:
+    """A (not yet started) waitress process serving ``tests.multiprocess_app``.
+
+    ``config`` is a JSON file holding the app's ``config["tipsessions"]``.
+    """
+    port = port or free_port()
+    return ServerProcess(
+        "app-server",
+        [
+            sys.executable,
+            "-m",
+            "waitress",
+            f"--listen={LOOPBACK}:{port}",
+            "--threads=8",
+            "tests.multiprocess_app:app",
+        ],
+        app_is_ready,
+        port,
+        log_dir / f"app-{port}.log",
+        startup_timeout=30.0,
+        env={**os.environ, APP_CONFIG_ENV: str(config)},
+        cwd=_REPO_ROOT,
+    )

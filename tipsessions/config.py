@@ -79,10 +79,20 @@ DEFAULTS: dict[str, Any] = {
         "timeout": 1.0,
     },
     "redis": {
+        #: Where Redis is. With ``cluster`` the first startup node; with
+        #: ``sentinels`` only its database, password and TLS scheme apply.
         "url": "redis://127.0.0.1:6379/0",
         "prefix": "tipsess:",
         "connect_timeout": 1.0,
         "socket_timeout": 1.0,
+        #: ``True``: a Redis Cluster, through redis-py's ``RedisCluster``.
+        "cluster": False,
+        #: More cluster nodes to start from, for when the URL's is down.
+        "startup_nodes": [],
+        #: ``[("host", port), ...]``: find the master through these Sentinels.
+        "sentinels": None,
+        #: The name the Sentinels know the master by.
+        "service_name": None,
     },
     "datastore": {
         #: ``None`` takes the project from the environment.
@@ -318,8 +328,61 @@ def _check_section(name: str, section: dict[str, Any], where: str) -> None:
         text("prefix")
         timeout("connect_timeout")
         timeout("socket_timeout")
+        _check_redis_topology(section, where)
     elif name == "datastore":
         text("project", optional=True)
         text("namespace", optional=True)
         text("kind")
         timeout("timeout")
+
+
+def _check_redis_topology(section: dict[str, Any], where: str) -> None:
+    """One server, a Cluster or Sentinels: the options of each, and never two at once."""
+    if not isinstance(section["cluster"], bool):
+        raise ConfigError(f"{where}.cluster", f"must be True or False, not {section['cluster']!r}")
+    section["startup_nodes"] = check_nodes(
+        section["startup_nodes"], f"{where}.startup_nodes", empty_ok=True
+    )
+    if section["startup_nodes"] and not section["cluster"]:
+        raise ConfigError(f"{where}.startup_nodes", "only applies with cluster: True")
+    sentinels, service_name = section["sentinels"], section["service_name"]
+    if sentinels is not None:
+        section["sentinels"] = check_nodes(sentinels, f"{where}.sentinels")
+        if section["cluster"]:
+            raise ConfigError(
+                f"{where}.sentinels",
+                "a Redis Cluster fails over by itself: give either cluster or sentinels",
+            )
+        if service_name is None:
+            raise ConfigError(
+                f"{where}.service_name", "is required with sentinels: the master's name"
+            )
+    if service_name is not None:
+        if not (isinstance(service_name, str) and service_name):
+            raise ConfigError(
+                f"{where}.service_name", f"must be a non-empty string, not {service_name!r}"
+            )
+        if sentinels is None:
+            raise ConfigError(f"{where}.service_name", "only applies with sentinels")
+
+
+def check_nodes(value: Any, where: str, *, empty_ok: bool = False) -> list[tuple[str, int]]:
+    """``[("host", port), ...]``; ``"host:port"`` strings are taken too (environment variables)."""
+    shape = f'must be a list of ("host", port) pairs or "host:port" strings, not {value!r}'
+    if not isinstance(value, (list, tuple)) or not (value or empty_ok):
+        raise ConfigError(where, shape)
+    nodes = []
+    for node in value:
+        if isinstance(node, str):
+            host, _, port_text = node.rpartition(":")
+            port: Any = int(port_text) if port_text.isdigit() else None
+            node = (host.strip("[]"), port)
+        if not (isinstance(node, (list, tuple)) and len(node) == 2):
+            raise ConfigError(where, shape)
+        host, port = node
+        if not (isinstance(host, str) and host) or isinstance(port, bool):
+            raise ConfigError(where, shape)
+        if not isinstance(port, int) or not 0 < port < 65536:
+            raise ConfigError(where, f"{port!r} is not a TCP port, in {node!r}")
+        nodes.append((host, port))
+    return nodes

@@ -27,22 +27,20 @@ would add a round trip to the request that sends it.
 from __future__ import annotations
 
 import json
+import threading
 import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, cast
-from urllib.parse import urlsplit
+from typing import Any, NamedTuple, cast
 
-import redis
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
-from redis.retry import Retry
+from redis.commands.core import Script
+from redis.exceptions import RedisClusterException, RedisError, ResponseError
 
 from ..cookies import Keyring
 from ..errors import BackendUnavailable
 from ..record import ChangeSet, FlashEntry, Record, dumps
 from .base import ServerBackend, WriteResult
+from .redis_client import topology
 
 # ARGV: ttl, the number of fields to delete, of values to set and of flashes
 # to add, then the fields to delete, the (field, value) pairs to set and the
@@ -77,6 +75,16 @@ redis.call('EXPIRE', key, ARGV[1])
 return 'written'
 """
 
+# ARGV: ttl, then the (field, value) pairs of the whole record.
+PUT_SCRIPT = """
+redis.call('DEL', KEYS[1])
+for i = 2, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+
 # Extends a live session only: a tombstone keeps the grace it was given.
 TOUCH_SCRIPT = """
 if redis.call('TYPE', KEYS[1]).ok == 'hash' and redis.call('HEXISTS', KEYS[1], 'c') == 1 then
@@ -86,28 +94,39 @@ return 0
 """
 
 
+class _Client(NamedTuple):
+    """A redis-py client and the scripts registered on it."""
+
+    redis: Any
+    put: Script
+    merge: Script
+    touch: Script
+
+
 class RedisBackend(ServerBackend):
     def __init__(self, name: str, options: Mapping[str, Any], keyring: Keyring) -> None:
         super().__init__(name, options, keyring)
-        url = str(options["url"])
-        self.address = address_of(url)
-        self._redis = redis.Redis.from_url(
-            url,
-            socket_connect_timeout=options["connect_timeout"],
-            socket_timeout=options["socket_timeout"],
-            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
-        )
-        self._merge = self._redis.register_script(MERGE_SCRIPT)
-        self._touch = self._redis.register_script(TOUCH_SCRIPT)
+        self._topology = topology(name, options)
+        self.address = self._topology.address
+        self._client: _Client | None = None
+        self._lock = threading.Lock()
         # Applications have no shutdown hook: close the pooled sockets when
         # the backend goes away instead of leaving them to the collector.
-        weakref.finalize(self, self._redis.close)
+        self._built: list[Any] = []
+        weakref.finalize(self, close_all, self._built)
+
+    def storage_keys(self, session_id: str) -> list[str]:
+        # The braces make the digest the key's hash tag: whatever a session
+        # stores lands in one Redis Cluster slot, so a script may touch all
+        # of it atomically.
+        prefix = str(self.options["prefix"])
+        return [f"{prefix}{{{digest}}}" for digest in self.keyring.id_hashes(session_id)]
 
     def read(self, key: str) -> tuple[Record | None, Any]:
-        with self._talking():
+        with self._talking() as client:
             try:
                 # decode_responses is off: names and values come back as bytes.
-                fields = cast("dict[bytes, bytes]", self._redis.hgetall(key))
+                fields = cast("dict[bytes, bytes]", client.redis.hgetall(key))
             except ResponseError as error:
                 if not str(error).startswith("WRONGTYPE"):
                     raise
@@ -120,12 +139,11 @@ class RedisBackend(ServerBackend):
             return self._undecodable(key, type(error).__name__)
 
     def put(self, key: str, record: Record, ttl: int) -> None:
-        with self._talking():
-            pipe = self._redis.pipeline(transaction=True)
-            pipe.delete(key)
-            pipe.hset(key, mapping=encode(record))
-            pipe.expire(key, ttl)
-            pipe.execute()
+        args: list[Any] = [ttl]
+        for pair in encode(record).items():
+            args.extend(pair)
+        with self._talking() as client:
+            client.put(keys=[key], args=args)
 
     def update(self, key: str, changes: ChangeSet, ttl: int, version: Any) -> WriteResult:
         deletes = [f"d:{name}" for name in changes.deleted]
@@ -141,38 +159,62 @@ class RedisBackend(ServerBackend):
         args: list[Any] = [ttl, len(deletes), len(sets), len(adds), *deletes]
         for pair in (*sets, *adds):
             args.extend(pair)
-        with self._talking():
-            outcome = self._merge(keys=[key], args=args)
+        with self._talking() as client:
+            outcome = client.merge(keys=[key], args=args)
         return WriteResult(outcome.decode())
 
     def delete(self, key: str) -> None:
-        with self._talking():
-            self._redis.delete(key)
+        with self._talking() as client:
+            client.redis.delete(key)
 
     def touch(self, key: str, ttl: int) -> bool:
-        with self._talking():
-            return bool(self._touch(keys=[key], args=[ttl]))
+        with self._talking() as client:
+            return bool(client.touch(keys=[key], args=[ttl]))
 
     @contextmanager
-    def _talking(self) -> Iterator[None]:
+    def _talking(self) -> Iterator[_Client]:
         try:
-            yield
-        except (RedisError, OSError) as error:
-            reason = str(error) or type(error).__name__
+            client = self._client or self._connect()
+            self._topology.follow(client.redis)
+            yield client
+        except (RedisError, RedisClusterException, OSError) as error:
+            raise BackendUnavailable(self.name, self.address, describe(error)) from error
+        except (LookupError, TypeError, ValueError, AttributeError) as error:
+            # Slips inside the client, seen while a cluster reshapes itself;
+            # the contract allows only typed errors out of a backend.
+            reason = f"unexpected {type(error).__name__} in redis-py: {error}"
             raise BackendUnavailable(self.name, self.address, reason) from error
+
+    def _connect(self) -> _Client:
+        """The client, built on first use: a cluster connects as it is built."""
+        with self._lock:
+            if self._client is None:
+                client = self._topology.build()
+                self._built.append(client)
+                self._client = _Client(
+                    client,
+                    client.register_script(PUT_SCRIPT),
+                    client.register_script(MERGE_SCRIPT),
+                    client.register_script(TOUCH_SCRIPT),
+                )
+            return self._client
 
     def _undecodable(self, key: str, reason: str) -> tuple[None, None]:
         self.log_undecodable(f"under {key!r}", reason)
         return None, None
 
 
-def address_of(url: str) -> str:
-    """Where the server is, for messages: never the URL, which may carry a password."""
-    parts = urlsplit(url)
-    if parts.scheme == "unix":
-        return parts.path
-    host = parts.hostname or "localhost"
-    return f"[{host}]:{parts.port or 6379}" if ":" in host else f"{host}:{parts.port or 6379}"
+def describe(error: BaseException) -> str:
+    reason = str(error) or type(error).__name__
+    if isinstance(error, ResponseError):
+        # Redis's own refusal (READONLY, CROSSSLOT, CLUSTERDOWN, ...) by name.
+        return f"{type(error).__name__}: {reason}"
+    return reason
+
+
+def close_all(clients: list[Any]) -> None:
+    for client in clients:
+        client.close()
 
 
 def encode(record: Record) -> dict[Any, Any]:
