@@ -396,10 +396,21 @@ class ServerBackend(Backend):
         record = session.to_record()
         if record.is_empty():
             return CookieUpdate(None) if session.invalidated and state.sent else None
-        state.session_id = new_session_id()
-        state.key = self.storage_keys(state.session_id)[0]
-        self.put(state.key, record, self.ttl(lifetime, record.created, now))
+        ttl = self.ttl(lifetime, record.created, now)
+        state.session_id, state.key = self.place_new(record, ttl)
         return self._issue(cookie_name, state, now)
+
+    def place_new(self, record: Record, ttl: int) -> tuple[str, str]:
+        """Store a brand-new session under a fresh id; return the id and its key.
+
+        A new id has no state anywhere yet, so a backend that spreads keys
+        over servers may draw another one when the first lands on a server
+        that is down.
+        """
+        session_id = new_session_id()
+        key = self.storage_keys(session_id)[0]
+        self.put(key, record, ttl)
+        return session_id, key
 
     def _regenerate(
         self, cookie_name: str, session: Session, lifetime: Lifetime, now: float

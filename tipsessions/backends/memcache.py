@@ -24,6 +24,11 @@ memcached is a cache, and a few of its habits would lose sessions silently:
   and back once it returns, where a session logged out meanwhile would live
   again. Each key stays on its own server; when that server is down, its
   sessions raise ``BackendUnavailable`` and the others carry on.
+* A brand-new session has nothing stored anywhere yet, so its id is drawn
+  again until its key lands on a server that answers: new visitors are
+  served while a server is down. A server that just failed is passed over
+  for :data:`DOWN_PAUSE` seconds, so that a hung one does not cost every
+  new visitor a timeout.
 """
 
 from __future__ import annotations
@@ -41,12 +46,16 @@ from pymemcache.exceptions import MemcacheError, MemcacheUnexpectedCloseError
 from ..cookies import Keyring
 from ..errors import BackendUnavailable, ConfigError, SessionConflict
 from ..record import ChangeSet, Record
-from .base import ServerBackend, WriteResult, apply_changes
+from .base import ServerBackend, WriteResult, apply_changes, new_session_id
 
 #: Longest expiry memcached reads as relative seconds rather than a unix time.
 RELATIVE_EXPIRY_LIMIT = 30 * 24 * 3600
 #: Tries of the read-merge-cas cycle before giving up with SessionConflict.
 MAX_ATTEMPTS = 32
+#: Ids drawn at most for one new session before giving up.
+MAX_DRAWS = 64
+#: Seconds a server that failed is passed over when placing new sessions.
+DOWN_PAUSE = 5.0
 #: How a pooled connection to a server process that has since died fails,
 #: at once. Whatever write it carried died with that process's memory, so
 #: trying again cannot apply it twice.
@@ -79,6 +88,7 @@ class MemcacheBackend(ServerBackend):
             "timeout": options["timeout"],
             "default_noreply": False,
         }
+        self._failed_at: dict[str, float] = {}
         if len(specs) == 1:
             self._ring = None
             self._pools = {servers[0]: PooledClient(specs[0], **client_options)}
@@ -126,6 +136,37 @@ class MemcacheBackend(ServerBackend):
             time.sleep(random.uniform(0, 0.001 * 2 ** min(attempt, 5)))
         raise SessionConflict(self.name, MAX_ATTEMPTS)
 
+    def place_new(self, record: Record, ttl: int) -> tuple[str, str]:
+        failures: dict[str, BackendUnavailable] = {}
+        recent = {
+            server
+            for server, when in list(self._failed_at.items())
+            if time.monotonic() - when < DOWN_PAUSE
+        }
+        if recent >= set(self._pools):
+            recent = set()  # all failed lately: try them again rather than give up
+        # Each draw lands on a server at random: with one server of N down,
+        # a handful of draws all but surely finds a live one.
+        for _ in range(MAX_DRAWS):
+            session_id = new_session_id()
+            key = self.storage_keys(session_id)[0]
+            server = self._server(key)
+            if server in failures or server in recent:
+                continue
+            try:
+                self.put(key, record, ttl)
+            except BackendUnavailable as error:
+                if not isinstance(error.__cause__, (OSError, *_DEAD_CONNECTION)):
+                    raise  # the server answered: refused the value, say
+                failures[server] = error
+                if len(failures) == len(self._pools):
+                    break
+                continue
+            return session_id, key
+        if failures:
+            raise next(iter(failures.values()))
+        raise self._unavailable(key, "no server to place a new session on")
+
     def delete(self, key: str) -> None:
         self._run(key, "delete", key, noreply=False)
 
@@ -157,8 +198,12 @@ class MemcacheBackend(ServerBackend):
                 return getattr(pool, command)(*args, **kwargs)
             except _DEAD_CONNECTION as error:
                 if tries_left == 1:
+                    self._failed_at[self._server(key)] = time.monotonic()
                     raise self._unavailable(key, describe(error)) from error
-            except (OSError, MemcacheError) as error:
+            except OSError as error:
+                self._failed_at[self._server(key)] = time.monotonic()
+                raise self._unavailable(key, describe(error)) from error
+            except MemcacheError as error:
                 raise self._unavailable(key, describe(error)) from error
 
     def _server(self, key: str) -> str:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 # redis-py types part of its API only (ClusterNode, Sentinel, parse_url).
 # mypy: disable-error-code="no-untyped-call"
-
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
