@@ -13,6 +13,11 @@ Datastore namespace (``unique_prefix``) and never flush a whole server.
 
 Tests that kill a server use the function-scoped ``killable_*`` fixtures,
 which start a private instance so the shared one keeps running.
+
+A Redis Cluster (three masters) and a Sentinel group (a master, a replica
+and three sentinels) are started once per run too, the first time a test
+asks for them. Figures that tests record with the ``figures`` fixture are
+printed at the end of the run.
 """
 
 from __future__ import annotations
@@ -22,11 +27,18 @@ import secrets
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests import servers
-from tests.servers import DATASTORE_TEST_PROJECT, ServerProcess, start_on_free_port
+from tests.servers import (
+    DATASTORE_TEST_PROJECT,
+    RedisCluster,
+    SentinelGroup,
+    ServerProcess,
+    start_on_free_port,
+)
 
 MEMCACHED_OVERRIDE = "TIPSESS_TEST_MEMCACHED"
 REDIS_OVERRIDE = "TIPSESS_TEST_REDIS_URL"
@@ -113,6 +125,40 @@ def datastore_emulator(server_log_dir: Path) -> Iterator[str]:
         _datastore_environment(monkeypatch, host)
         _warm_up_datastore()
         yield host
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(server_log_dir: Path) -> Iterator[RedisCluster]:
+    """A Redis Cluster of three masters sharing the 16384 slots; ``.nodes`` are (host, port)."""
+    with servers.start_redis_cluster(server_log_dir) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def redis_sentinels(server_log_dir: Path) -> Iterator[SentinelGroup]:
+    """A master, its replica and three sentinels; ``.sentinel_nodes``, ``.service_name``.
+
+    A test may fail the master over (``.failover()``): the group stays usable.
+    """
+    with servers.start_sentinel_group(server_log_dir) as group:
+        yield group
+
+
+FIGURES = pytest.StashKey[dict[str, Any]]()
+
+
+@pytest.fixture
+def figures(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Measured figures by name, printed in the run's summary."""
+    return request.config.stash.setdefault(FIGURES, {})
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    measured = config.stash.get(FIGURES, {})
+    if measured:
+        terminalreporter.section("measured figures")
+        for name, value in measured.items():
+            terminalreporter.write_line(f"{name}: {value}")
 
 
 @contextmanager

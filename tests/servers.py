@@ -705,9 +705,12 @@ def start_sentinel_group(log_dir: Path, service_name: str = "tipsess-test") -> S
     sentinels: list[ServerProcess] = []
     group = SentinelGroup(service_name, servers, sentinels)
     try:
-        master = start_on_free_port(redis_server, log_dir)
+        # Without the default 5 s pause before a full sync, a demoted master
+        # catches up with its new master at once.
+        quick_sync = ["--repl-diskless-sync-delay", "0"]
+        master = start_on_free_port(lambda d, p: redis_server(d, p, quick_sync), log_dir)
         servers.append(master)
-        replica_args = ["--replicaof", master.host, str(master.port)]
+        replica_args = [*quick_sync, "--replicaof", master.host, str(master.port)]
         servers.append(start_on_free_port(lambda d, p: redis_server(d, p, replica_args), log_dir))
         for _ in range(3):
             sentinels.append(
