@@ -642,6 +642,19 @@ class SentinelGroup(ServerGroup):
             return False
         return all(server is master or self._replicates(server, master) for server in self.servers)
 
+    def wait_replicated(self, timeout: float = 10) -> None:
+        """Return once the replica holds every write the master has taken so far."""
+        master = self.master()
+
+        def caught_up() -> bool:
+            info = redis_info(master.host, master.port, "replication")
+            replica = dict(
+                part.partition("=")[::2] for part in info.get("slave0", "").split(",") if part
+            )
+            return replica.get("offset") == info.get("master_repl_offset")
+
+        wait_until(caught_up, timeout, "the replica catching up")
+
     def failover(self, timeout: float = 60) -> ServerProcess:
         """``SENTINEL FAILOVER`` and wait until the group has settled on the other server."""
         before = self.master()
