@@ -132,7 +132,7 @@ def stored_key(browser: Browser, cookie_name: str = "session") -> str:
     cookie = browser.cookie(cookie_name)
     assert cookie is not None
     session_id, _ = Runtime.of(browser.app).keyring.unsign(cookie_name, cookie, None)
-    return str(backend_of(browser).storage_keys(session_id.decode())[0])
+    return str(backend_of(browser).storage_key(session_id.decode()))
 
 
 def rotate_secrets(browser: Browser, *secrets: str) -> None:

@@ -106,11 +106,8 @@ class Site:
     def stored_record(self, cookie: str) -> Record | None:
         """What the backend holds for the session id inside ``cookie``, read directly."""
         session_id, _ = self.runtime.keyring.unsign(COOKIE, cookie, None)
-        for key in self.backend.storage_keys(session_id.decode("ascii")):
-            record, _ = self.backend.read(key)
-            if record is not None:
-                return record
-        return None
+        record, _ = self.backend.read(self.backend.storage_key(session_id.decode("ascii")))
+        return record
 
 
 # -- the client -------------------------------------------------------------------

@@ -134,7 +134,6 @@ class Keyring:
             raise ValueError("a keyring needs at least one secret")
         self._secrets = tuple(secrets)
         self._aead = [AESGCM(_derive(s, b"tipsessions encrypted cookie")) for s in secrets]
-        self._id_keys = [_derive(s, b"tipsessions session id") for s in secrets]
         self.signing_keys = lru_cache(maxsize=256)(self._derive_signing_keys)
 
     def _derive_signing_keys(self, cookie_name: str) -> tuple[bytes, ...]:
@@ -174,6 +173,12 @@ class Keyring:
             payload = inflate(payload)
         return payload, issued / 1000
 
+    def signed_by_current(self, cookie_name: str, value: str) -> bool:
+        """Whether a value :meth:`unsign` accepted carries the first secret's signature."""
+        raw = _b64decode(value)
+        key = self.signing_keys(cookie_name)[0]
+        return bool(_HMAC.verify_signature(key, raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]))
+
     def encrypt(self, cookie_name: str, payload: bytes) -> str:
         """AES-256-GCM with the cookie name and issue time as associated data.
 
@@ -201,12 +206,3 @@ class Keyring:
             except InvalidTag:
                 continue
         raise BadCookie("does not decrypt with any key")
-
-    def id_hashes(self, session_id: str) -> list[str]:
-        """Storage keys of an id, one per secret, the current one first.
-
-        Records are stored under a keyed hash, so a dump of the backend holds
-        nothing that can be replayed as a cookie.
-        """
-        raw = session_id.encode()
-        return [hmac.new(key, raw, hashlib.sha256).hexdigest() for key in self._id_keys]

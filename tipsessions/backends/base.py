@@ -15,6 +15,7 @@ A backend turns a request's cookie into a :class:`~tipsessions.Session`
 from __future__ import annotations
 
 import enum
+import hashlib
 import logging
 import math
 import re
@@ -236,6 +237,17 @@ def apply_changes(current: Record | None, changes: ChangeSet) -> tuple[WriteResu
     return WriteResult.WRITTEN, merged
 
 
+def storage_digest(session_id: str) -> str:
+    """What a session's record is stored under: a digest of its id, never the id.
+
+    A dump of the backend then holds nothing that can be replayed as a
+    cookie, since the digest does not give back 256 random bits. It depends
+    on no secret: every process finds a record under the same key whatever
+    secrets it holds, so rotating secrets moves no record.
+    """
+    return hashlib.sha256(b"tipsessions session id:" + session_id.encode("ascii")).hexdigest()
+
+
 _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
@@ -255,9 +267,9 @@ class ServerState:
     issued: float | None = None
     #: The id was retired by ``regenerate_id()``: never save, never set a cookie.
     retired: bool = False
-    #: Found under a secret other than the current one: move it on save, or
-    #: it would be lost when that secret is retired.
-    stale_key: bool = False
+    #: The cookie verified with an older secret: sign it again with the
+    #: current one, or the session would end when that secret is retired.
+    resign: bool = False
 
 
 class ServerBackend(Backend):
@@ -308,9 +320,8 @@ class ServerBackend(Backend):
             "%s backend: undecodable record %s treated as missing (%s)", self.name, where, reason
         )
 
-    def storage_keys(self, session_id: str) -> list[str]:
-        prefix = str(self.options.get("prefix", ""))
-        return [prefix + digest for digest in self.keyring.id_hashes(session_id)]
+    def storage_key(self, session_id: str) -> str:
+        return str(self.options.get("prefix", "")) + storage_digest(session_id)
 
     def idle_window(self, lifetime: Lifetime) -> int:
         windows = [w for w in (lifetime.idle or lifetime.server_ttl, lifetime.cookie_max_age) if w]
@@ -325,18 +336,22 @@ class ServerBackend(Backend):
 
     def load(self, cookie_name: str, cookie_values: Sequence[str], lifetime: Lifetime) -> Session:
         state = ServerState(sent=bool(cookie_values))
-        for raw, issued in genuine(self, cookie_name, cookie_values, self.keyring.unsign):
+        older: set[bytes] = set()
+
+        def unsign(name: str, value: str, max_age: float | None) -> tuple[bytes, float]:
+            opened = self.keyring.unsign(name, value, max_age)
+            if not self.keyring.signed_by_current(name, value):
+                older.add(opened[0])
+            return opened
+
+        for raw, issued in genuine(self, cookie_name, cookie_values, unsign):
             session_id = raw.decode("latin-1")
             if not _SESSION_ID.fullmatch(session_id):
                 log_rejected(self.name, cookie_name, "malformed session id")
                 continue
-            # Keys after the first exist only while secrets rotate.
-            keys = self.storage_keys(session_id)
-            for key in keys:
-                record, version = self.read(key)
-                if record is not None:
-                    break
-            else:
+            key = self.storage_key(session_id)
+            record, version = self.read(key)
+            if record is None:
                 if time.time() - issued >= self.idle_window(lifetime):
                     log_rejected(self.name, cookie_name, "expired")
                 continue
@@ -347,7 +362,7 @@ class ServerBackend(Backend):
             if reason:
                 log_rejected(self.name, cookie_name, reason)
                 continue
-            state.stale_key = key != keys[0]
+            state.resign = raw in older
             state.session_id, state.key, state.version = session_id, key, version
             state.issued = issued
             return Session(record, new=False, state=state)
@@ -364,11 +379,12 @@ class ServerBackend(Backend):
             state.session_id = state.key = None
         if state.key is None:
             return self._create(cookie_name, session, lifetime, now)
-        if session.regenerate_requested or state.stale_key:
+        if session.regenerate_requested:
             return self._regenerate(cookie_name, session, lifetime, now)
         changes = session.changes() if session.modified else ChangeSet()
         ttl = self.ttl(lifetime, session.created, now)
-        refresh = lifetime.refresh_due(state.issued, now, self.idle_window(lifetime))
+        window = self.idle_window(lifetime)
+        refresh = state.resign or lifetime.refresh_due(state.issued, now, window)
         if changes:
             result = self.update(state.key, changes, ttl, state.version)
             if result is WriteResult.GONE:
@@ -408,7 +424,7 @@ class ServerBackend(Backend):
         that is down.
         """
         session_id = new_session_id()
-        key = self.storage_keys(session_id)[0]
+        key = self.storage_key(session_id)
         self.put(key, record, ttl)
         return session_id, key
 
@@ -419,7 +435,6 @@ class ServerBackend(Backend):
         old_key = state.key
         assert old_key is not None
         state.session_id = state.key = None
-        state.stale_key = False
         update = self._create(cookie_name, session, lifetime, now)
         if lifetime.regenerate_grace:
             self.put(old_key, Record(tombstone=True), lifetime.regenerate_grace)

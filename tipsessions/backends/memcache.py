@@ -149,7 +149,7 @@ class MemcacheBackend(ServerBackend):
         # a handful of draws all but surely finds a live one.
         for _ in range(MAX_DRAWS):
             session_id = new_session_id()
-            key = self.storage_keys(session_id)[0]
+            key = self.storage_key(session_id)
             server = self._server(key)
             if server in failures or server in recent:
                 continue

@@ -39,7 +39,7 @@ from redis.exceptions import RedisClusterException, RedisError, ResponseError
 from ..cookies import Keyring
 from ..errors import BackendUnavailable
 from ..record import ChangeSet, FlashEntry, Record, dumps
-from .base import ServerBackend, WriteResult
+from .base import ServerBackend, WriteResult, storage_digest
 from .redis_client import topology
 
 # ARGV: ttl, the number of fields to delete, of values to set and of flashes
@@ -115,12 +115,11 @@ class RedisBackend(ServerBackend):
         self._built: list[Any] = []
         weakref.finalize(self, close_all, self._built)
 
-    def storage_keys(self, session_id: str) -> list[str]:
+    def storage_key(self, session_id: str) -> str:
         # The braces make the digest the key's hash tag: whatever a session
         # stores lands in one Redis Cluster slot, so a script may touch all
         # of it atomically.
-        prefix = str(self.options["prefix"])
-        return [f"{prefix}{{{digest}}}" for digest in self.keyring.id_hashes(session_id)]
+        return f"{self.options['prefix']}{{{storage_digest(session_id)}}}"
 
     def read(self, key: str) -> tuple[Record | None, Any]:
         with self._talking() as client:
