@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the test suite drives for real.
-TEST_PACKAGES := memcached redis-server chromium
+TEST_PACKAGES := memcached redis-server redis-tools chromium
 
 .PHONY: run test test-only lint typecheck docs screenshot bench servers-installed clean
 

@@ -33,6 +33,7 @@ setup(
             "Jinja2>=3.1",
             "pytest>=8",
             "WebTest>=3.0",
+            "waitress>=2.1",
             "time-machine>=2.13",
             "hypothesis>=6.100",
             "playwright>=1.40",
