@@ -22,6 +22,7 @@ from __future__ import annotations
 
 # redis-py types part of its API only (ClusterNode, Sentinel, parse_url).
 # mypy: disable-error-code="no-untyped-call"
+import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.connection import SSLConnection, parse_url
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
@@ -143,7 +145,10 @@ def _sentinel(
         now = time.monotonic()
         if now - checked[0] >= MASTER_CHECK_INTERVAL:
             checked[0] = now
-            client.connection_pool.get_master_address()
+            # Best effort: with the Sentinels unreachable the master may well
+            # be fine, and the command itself will tell.
+            with contextlib.suppress(RedisConnectionError, RedisTimeoutError):
+                client.connection_pool.get_master_address()
 
     return Topology(address=f"{service_name}@{sentinel_list}", build=build, follow=follow)
 
