@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the test suite drives for real.
 TEST_PACKAGES := memcached redis-server redis-tools chromium
 
-.PHONY: run test test-only lint typecheck docs screenshot bench servers-installed clean
+.PHONY: run test test-only lint typecheck docs dist screenshot bench servers-installed clean
 
 $(VENV)/.installed: setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,14 @@ typecheck: $(VENV)/.installed
 docs: $(VENV)/.installed
 	$(VENV)/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 
+# A source distribution and a wheel built from it, in dist/, checked the way
+# PyPI checks an upload (metadata, and the README rendered as the long
+# description).
+dist: $(VENV)/.installed
+	rm -rf dist
+	$(PY) -m build --outdir dist .
+	$(VENV)/bin/twine check --strict dist/*
+
 screenshot: $(VENV)/.installed servers-installed
 	$(PY) -m sample_app.screenshot docs/_static/sample-app.png
 
@@ -66,4 +74,4 @@ bench: $(VENV)/.installed
 	$(PY) -m tests.bench
 
 clean:
-	rm -rf $(VENV) docs/_build .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) dist build docs/_build .pytest_cache .mypy_cache .ruff_cache *.egg-info

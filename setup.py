@@ -2,12 +2,22 @@ from pathlib import Path
 
 from setuptools import find_packages, setup
 
+HERE = Path(__file__).resolve().parent
+
+
+def read_version() -> str:
+    """``__version__`` of tipsessions/_version.py, read without importing the package."""
+    namespace: dict[str, str] = {}
+    exec((HERE / "tipsessions" / "_version.py").read_text(encoding="utf-8"), namespace)
+    return namespace["__version__"]
+
+
 setup(
     name="tipsessions",
-    version="0.1.0",
+    version=read_version(),
     description="Sessions for webapp2 handlers: signed and encrypted cookies, "
     "memory, files, memcached, Redis and Cloud Datastore",
-    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
@@ -26,6 +36,7 @@ setup(
         "redis": ["redis>=5.0"],
         "datastore": ["google-cloud-datastore>=2.19"],
         "templates": ["Jinja2>=3.1"],
+        "testing": ["WebTest>=3.0"],
         "dev": [
             "pymemcache>=4.0",
             "redis>=5.0",
@@ -41,6 +52,8 @@ setup(
             "furo>=2024.1.29",
             "mypy>=1.8",
             "ruff>=0.4",
+            "build>=1.0",
+            "twine>=5.0",
         ],
     },
     entry_points={},

@@ -6,7 +6,7 @@ verifies and decrypts. To rotate, put the new secret first and keep the old
 one second for as long as its sessions may live (``session_absolute_max_age``
 below), then drop it. Generate a secret with::
 
-    python -c "import secrets; print(secrets.token_urlsafe(32))"
+    python -m tipsessions keygen
 
 Loading this module without the variable raises
 :class:`tipsessions.ConfigError`: a deployment must never fall back to a
@@ -28,7 +28,8 @@ def secret_keys_from_environment() -> list[str]:
         raise ConfigError(
             SECRET_VARIABLE,
             "is not set: export it with one secret, or several separated by "
-            "commas (newest first) to rotate keys",
+            "commas (newest first) to rotate keys; python -m tipsessions keygen "
+            "prints a fresh secret",
         )
     return keys
 

@@ -239,6 +239,12 @@ def test_backend_that_is_not_a_backend_class_is_refused() -> None:
     assert error.key == "tipsessions.backends.odd"
 
 
+#: The class of each built-in backend that needs an extra.
+BACKEND_CLASSES = {
+    "memcache": "MemcacheBackend",
+    "redis": "RedisBackend",
+    "datastore": "DatastoreBackend",
+}
 #: The packages each built-in extra installs.
 EXTRA_PACKAGES = {"memcache": ["pymemcache"], "redis": ["redis"], "datastore": ["google", "grpc"]}
 
@@ -260,8 +266,21 @@ def uninstalled(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
 
 def test_builtin_backend_without_its_extra_says_what_to_install(uninstalled: str) -> None:
     error = config_error({"secret_key": SECRET, "default_backend": uninstalled})
-    assert error.key == f"tipsessions.backends.{uninstalled}"
-    assert f"pip install 'tipsessions[{uninstalled}]'" in str(error)
+    # The name the user wrote, never the module path behind it.
+    assert error.key == uninstalled
+    assert str(error).startswith(f"{uninstalled}: the {uninstalled} backend needs ")
+    assert "tipsessions.backends" not in str(error)
+    assert f"pip install '.[{uninstalled}]'" in str(error)
+
+
+def test_own_name_for_a_builtin_without_its_extra_gets_the_hint(uninstalled: str) -> None:
+    target = f"tipsessions.backends.{uninstalled}:{BACKEND_CLASSES[uninstalled]}"
+    error = config_error(
+        {"secret_key": SECRET, "backends": {"shared": target}, "default_backend": "shared"}
+    )
+    assert error.key == "tipsessions.backends.shared"
+    assert "the shared backend needs " in str(error)
+    assert f"pip install '.[{uninstalled}]'" in str(error)
 
 
 def test_missing_extra_is_reported_by_get_session_too(uninstalled: str) -> None:
@@ -272,7 +291,7 @@ def test_missing_extra_is_reported_by_get_session_too(uninstalled: str) -> None:
             h.session_store.get_session("side", backend=uninstalled)
         return caught.value
 
-    assert f"pip install 'tipsessions[{uninstalled}]'" in str(browser(ask))
+    assert f"pip install '.[{uninstalled}]'" in str(browser(ask))
 
 
 def test_a_replaced_builtin_that_fails_to_import_gets_no_install_hint() -> None:

@@ -4,6 +4,7 @@ See the README and ``docs/`` for a tour; every public name is re-exported
 here.
 """
 
+from ._version import __version__ as __version__
 from .errors import (
     BackendUnavailable,
     ConfigError,
@@ -30,5 +31,3 @@ __all__ = [
     "SessionTooLarge",
     "get_store",
 ]
-
-__version__ = "0.1.0"

@@ -1,24 +1,30 @@
-"""The command line: ``python -m tipsessions purge --backend file --config myapp.config``.
+"""The command line: ``python -m tipsessions {purge,keygen} ...``.
 
+``purge --backend file --config myapp.config`` deletes expired sessions.
 Backends whose server expires data by itself (memcache, redis) need no
 purge; ``file`` and ``datastore`` keep expired sessions, which read as
 missing, until this deletes them. Run it from cron. It is idempotent: a
-second run right after the first purges nothing.
+second run right after the first purges nothing. The backend is built
+exactly as the application builds it, from the same configuration dict, so
+the purge reaches the sessions the application wrote.
 
-The backend is built exactly as the application builds it, from the same
-configuration dict, so the purge reaches the sessions the application wrote.
+``keygen`` prints a fresh secret for ``secret_key``.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
+import secrets
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, Protocol, TextIO, runtime_checkable
+from pathlib import Path
+from typing import Any, NoReturn, Protocol, TextIO, runtime_checkable
 
+from ._version import __version__
 from .config import load_settings
 from .errors import ConfigError, SessionError
 from .store import Runtime
@@ -75,19 +81,44 @@ def purge(
 
 
 def load_config(spec: str) -> Mapping[str, Any]:
-    """The dict named by ``"package.module[:attribute]"`` (attribute ``config``)."""
-    module_name, _, attribute = spec.partition(":")
+    """The configuration dict that ``--config`` names.
+
+    ``spec`` is a module (``config.production``) or the path of a Python
+    file (``config/production.py``), optionally followed by
+    ``:attribute`` (default ``config``). A file is run on its own, so it
+    needs nothing on ``sys.path`` but what it imports.
+    """
+    location, _, attribute = spec.rpartition(":") if ":" in spec else (spec, "", "")
     attribute = attribute or "config"
     try:
-        module = importlib.import_module(module_name)
+        if location.endswith(".py"):
+            module = _run_file(Path(location))
+        else:
+            module = importlib.import_module(location)
     except ConfigError:
         raise
     except Exception as error:
-        raise ConfigError("--config", f"cannot import {module_name!r}: {error}") from error
+        raise ConfigError("--config", f"cannot import {location!r}: {error}") from error
     value = getattr(module, attribute, None)
     if not isinstance(value, Mapping):
-        raise ConfigError("--config", f"{module_name}.{attribute} is not a configuration dict")
+        raise ConfigError("--config", f"{location}:{attribute} is not a configuration dict")
     return value
+
+
+def _run_file(path: Path) -> Any:
+    if not path.is_file():
+        raise ConfigError("--config", f"no such file: {str(path)!r}")
+    spec = importlib.util.spec_from_file_location(f"tipsessions_config_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise ConfigError("--config", f"{str(path)!r} is not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def new_secret() -> str:
+    """A secret for ``secret_key``: 256 random bits, URL-safe (43 characters)."""
+    return secrets.token_urlsafe(32)
 
 
 class ProgressBar:
@@ -124,11 +155,27 @@ def _positive(text: str) -> int:
     return value
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tipsessions")
-    commands = parser.add_subparsers(dest="command", required=True)
+class _Parser(argparse.ArgumentParser):
+    """A parser that answers a usage error with the help of the command misused.
+
+    argparse prints the usage line only, and for a subcommand's own checks
+    (made after parsing) the top-level one; the full help of the right
+    command is what someone who got it wrong needs.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.print_help(sys.stderr)
+        self.exit(2, f"\n{self.prog}: error: {message}\n")
+
+
+def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    parser = _Parser(prog="python -m tipsessions", description="tipsessions' command line")
+    parser.add_argument("--version", action="version", version=f"tipsessions {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     purge_command = commands.add_parser(
-        "purge", help="delete expired sessions of a file or datastore backend"
+        "purge",
+        help="delete expired sessions of a file or datastore backend",
+        description="Delete the expired sessions of a file or datastore backend.",
     )
     purge_command.add_argument(
         "--backend", required=True, help="a configured backend name: file or datastore"
@@ -136,9 +183,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     purge_command.add_argument(
         "--config",
         default=os.environ.get(CONFIG_VARIABLE),
-        metavar="MODULE[:ATTRIBUTE]",
-        help="the module holding the application's configuration dict "
-        f"(attribute 'config' unless named), e.g. config.production; default: ${CONFIG_VARIABLE}",
+        metavar="MODULE|FILE.py[:ATTRIBUTE]",
+        help="the application's configuration dict: a module (config.production) or a "
+        "Python file (config/production.py), attribute 'config' unless named; "
+        f"default: ${CONFIG_VARIABLE}",
     )
     purge_command.add_argument(
         "--batch-size",
@@ -146,9 +194,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=500,
         help="sessions deleted per batch (default: 500)",
     )
-    args = parser.parse_args(argv)
+    keygen_command = commands.add_parser(
+        "keygen",
+        help="print a fresh secret for secret_key",
+        description="Print a fresh random secret (256 bits) for the secret_key setting.",
+    )
+    return parser, {"purge": purge_command, "keygen": keygen_command}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser, commands = _parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
+    if args.command == "keygen":
+        print(new_secret())
+        return 0
     if not args.config:
-        parser.error(f"--config is required when {CONFIG_VARIABLE} is not set")
+        commands["purge"].error(f"--config is required when {CONFIG_VARIABLE} is not set")
 
     began = time.monotonic()
     bar = ProgressBar(sys.stderr, f"purging {args.backend}") if sys.stderr.isatty() else None

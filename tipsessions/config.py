@@ -157,7 +157,8 @@ def load_settings(app_config: Mapping[str, Any] | None) -> Settings:
         raise ConfigError(
             "tipsessions.secret_key",
             'is required: add config["tipsessions"] = {"secret_key": "..."} '
-            "to the application's configuration",
+            "to the application's configuration (python -m tipsessions keygen prints a "
+            "fresh secret)",
         )
     if not isinstance(user, Mapping):
         raise ConfigError("tipsessions", f"must be a dict, not {type(user).__name__}")
@@ -220,14 +221,15 @@ def _secret_keys(value: Any) -> tuple[str, ...]:
     if not keys or not isinstance(keys, (list, tuple)):
         raise ConfigError(
             "tipsessions.secret_key",
-            "is required: a long random string, or a list of them to rotate keys",
+            "is required: a long random string, or a list of them to rotate keys "
+            "(python -m tipsessions keygen prints a fresh one)",
         )
     for key in keys:
         if not isinstance(key, str) or len(key.encode()) < _MIN_SECRET_BYTES:
             raise ConfigError(
                 "tipsessions.secret_key",
                 f"each secret must be a string of at least {_MIN_SECRET_BYTES} bytes "
-                '(try: python -c "import secrets; print(secrets.token_urlsafe(32))")',
+                "(python -m tipsessions keygen prints a fresh one)",
             )
     return tuple(keys)
 

@@ -101,16 +101,24 @@ class Runtime:
 
 
 def _import_backend(name: str, target: Any) -> type[Backend]:
-    where = f"tipsessions.backends.{name}"
+    # Named as the user knows it: by its name, or by the entry they added.
+    where = name if BUILTIN_BACKENDS.get(name) == target else f"tipsessions.backends.{name}"
     if isinstance(target, str):
         module_name, _, attribute = target.replace(":", ".").rpartition(".")
         try:
             target = getattr(importlib.import_module(module_name), attribute)
         except ImportError as error:
-            hint = ""
-            if target in BUILTIN_BACKENDS.values() and name in BACKEND_EXTRAS:
-                hint = f"; install it with: pip install 'tipsessions[{BACKEND_EXTRAS[name]}]'"
-            raise ConfigError(where, f"cannot import {target!r}: {error}{hint}") from error
+            extra = next(
+                (BACKEND_EXTRAS.get(n) for n, t in BUILTIN_BACKENDS.items() if t == target), None
+            )
+            if extra is not None:
+                raise ConfigError(
+                    where,
+                    f"the {name} backend needs {error.name or 'a module'!r}, which is not "
+                    f"installed: install tipsessions with its {extra!r} extra "
+                    f"(pip install '.[{extra}]' in a tipsessions checkout)",
+                ) from error
+            raise ConfigError(where, f"cannot import {target!r}: {error}") from error
         except AttributeError as error:
             raise ConfigError(where, f"cannot import {target!r}: {error}") from error
     if not (isinstance(target, type) and issubclass(target, Backend)):
