@@ -17,6 +17,7 @@ import webapp2
 import webob
 from webob.exc import WSGIHTTPException
 
+from .errors import ConfigError
 from .session import Session
 from .store import SessionStore, existing_store, get_store
 
@@ -48,8 +49,22 @@ class SessionMixin:
 
     @property
     def session_store(self) -> SessionStore:
-        """This request's store, created on first use."""
-        return get_store(self.request)
+        """This request's store, created on first use.
+
+        Creating it checks that :class:`SessionMiddleware` is in
+        ``middleware``: without it every change would be lost in silence.
+        """
+        store = existing_store(self.request)
+        if store is None:
+            if not any(isinstance(m, SessionMiddleware) for m in self.middleware):
+                raise ConfigError(
+                    f"{type(self).__name__}.middleware",
+                    "has no SessionMiddleware, so sessions would never be saved: add "
+                    "middleware = [SessionMiddleware()] to the handler class (or derive "
+                    "it from tipsessions.BaseHandler)",
+                )
+            store = get_store(self.request)
+        return store
 
     @property
     def session(self) -> Session:
@@ -58,6 +73,13 @@ class SessionMixin:
 
     def dispatch(self) -> Any:
         for middleware in self.middleware:
+            if isinstance(middleware, type):
+                # tipfy took classes here; ours are instances, built once.
+                raise ConfigError(
+                    f"{type(self).__name__}.middleware",
+                    f"lists the class {middleware.__name__}; list an instance: "
+                    f"middleware = [{middleware.__name__}()]",
+                )
             before = getattr(middleware, "before_dispatch", None)
             if before is not None:
                 before(self)

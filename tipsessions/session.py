@@ -19,6 +19,21 @@ from .record import BROWSER_SESSION, ChangeSet, FlashEntry, Record, check_json, 
 
 _MISSING: Any = object()
 
+#: What users of other frameworks reach for, and what does it here.
+_HABITS = {
+    "permanent": "for a session that outlives the browser, call session.set_max_age(seconds) "
+    "(None: until the browser closes)",
+    "set_expiry": "call session.set_max_age(seconds) (None: until the browser closes)",
+    "cycle_key": "call session.regenerate_id()",
+    "flush": "call session.invalidate()",
+}
+
+
+def _no_attribute(name: str, *, assigned: bool) -> AttributeError:
+    by_key = f"session[{name!r}] = value" if assigned else f"session.get({name!r})"
+    hint = _HABITS.get(name, f"session data goes by key: {by_key}")
+    return AttributeError(f"Session has no attribute {name!r}; {hint}")
+
 
 class Session(dict[str, Any]):
     """One named session of a request.
@@ -27,6 +42,16 @@ class Session(dict[str, Any]):
     ``state`` is the backend's own bookkeeping (an id, a cookie timestamp);
     nothing outside the backend reads it.
     """
+
+    # The public attributes. Assigning any other raises AttributeError: a
+    # typo or a habit from another framework (``session.permanent = True``)
+    # would otherwise be accepted and do nothing.
+    new: bool
+    state: Any
+    created: float
+    max_age: int | None
+    regenerate_requested: bool
+    invalidated: bool
 
     def __init__(self, record: Record | None = None, *, new: bool = True, state: Any = None):
         record = record if record is not None else Record(created=time.time())
@@ -45,6 +70,17 @@ class Session(dict[str, Any]):
         self.regenerate_requested = False
         self.invalidated = False
         self._mark_clean()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if not name.startswith("_") and name not in _ATTRIBUTES and not hasattr(type(self), name):
+            raise _no_attribute(name, assigned=True)
+        super().__setattr__(name, value)
+
+    def __getattr__(self, name: str) -> Any:
+        # Called only for attributes that do not exist.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise _no_attribute(name, assigned=False)
 
     def _mark_clean(self) -> None:
         """Take the current contents as the baseline changes are measured from."""
@@ -318,3 +354,6 @@ class Session(dict[str, Any]):
         self.invalidated = False
         self._max_age_changed = False
         self._forced = False
+
+
+_ATTRIBUTES = frozenset(Session.__annotations__)
