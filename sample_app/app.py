@@ -9,6 +9,7 @@ import webob
 
 from sample_app.auth import LoginHandler, LogoutHandler
 from sample_app.cart import AddToCartHandler, CartHandler, EmptyCartHandler
+from sample_app.errors import page_not_found
 from sample_app.home import AboutHandler, HomeHandler
 from sample_app.inspector import SessionsHandler
 from sample_app.settings import config_from_environment
@@ -54,4 +55,5 @@ def create_app(
         config = config_from_environment()
     app = webapp2.WSGIApplication(ROUTES, debug=debug, config=config)
     app.request_class = Request
+    app.error_handlers[404] = page_not_found
     return app

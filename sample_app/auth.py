@@ -7,6 +7,8 @@ from sample_app.base import REMEMBER_COOKIE, PageHandler
 
 #: How long the browser keeps the remembered email: thirty days.
 REMEMBER_SECONDS = 30 * 24 * 3600
+#: How long "keep me signed in" keeps the sessions: thirty days.
+STAY_SIGNED_IN_SECONDS = 30 * 24 * 3600
 
 
 class LoginHandler(PageHandler):
@@ -30,6 +32,13 @@ class LoginHandler(PageHandler):
         self.session["email"] = account.email
         self.session["name"] = account.name
 
+        # "Keep me signed in": both sessions outlive the browser for thirty
+        # days of inactivity; otherwise their cookies end when it closes. The
+        # choice is stored with each session and holds on later requests.
+        lifetime = STAY_SIGNED_IN_SECONDS if self.request.POST.get("stay") else None
+        self.session.set_max_age(lifetime)
+        self.cart.set_max_age(lifetime)
+
         if self.request.POST.get("remember"):
             self.session_store.set_cookie(REMEMBER_COOKIE, account.email, max_age=REMEMBER_SECONDS)
         else:
@@ -46,7 +55,8 @@ class LogoutHandler(PageHandler):
         # session cookie copied earlier no longer reaches the server-side cart.
         self.session.invalidate()
         self.cart.invalidate()
-        self.session_store.delete_cookie(REMEMBER_COOKIE)
+        # The remembered email stays: it prefills the next sign-in, which is
+        # what the visitor asked for. Unticking the box at sign-in forgets it.
         # Stored after invalidate(): it starts a fresh, anonymous session.
         self.session.add_flash("You are signed out; your session and cart are gone.", "info")
         self.redirect_to("home", _abort=True)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
 from sample_app.auth import REMEMBER_SECONDS
 from sample_app.base import CART_COOKIE, REMEMBER_COOKIE, PageHandler
+from tipsessions import Session
 
 #: What the cookie of a session holds, by backend.
 COOKIE_HOLDS = {
@@ -42,6 +44,39 @@ def describe_attributes(attributes: dict[str, Any]) -> list[str]:
     ]
 
 
+def id_fingerprint(session: Session) -> str | None:
+    """A short hash of a server-side session's id, or None when it has none yet.
+
+    Enough to see that ``regenerate_id()`` changed the id at sign-in; the id
+    itself is a credential and is never shown.
+    """
+    session_id = getattr(session.state, "session_id", None)
+    if not session_id:
+        return None
+    return hashlib.sha256(session_id.encode()).hexdigest()[:8]
+
+
+def chosen_max_age(session: Session, configured: int | None) -> int | None:
+    """The cookie's Max-Age for ``session``: its ``set_max_age()`` choice, if it made one.
+
+    ``session.max_age`` is ``None`` when the session follows the
+    configuration, 0 when it chose to end with the browser.
+    """
+    if session.max_age is None:
+        return configured
+    return session.max_age or None
+
+
+def describe_lifetime(session: Session) -> str:
+    if session.max_age is None:
+        return "as configured"
+    if not session.max_age:
+        return "until the browser closes, chosen with set_max_age(None)"
+    days, rest = divmod(session.max_age, 24 * 3600)
+    length = f"{days} days" if not rest else f"{session.max_age} seconds"
+    return f"{length} after its last use, chosen with set_max_age({session.max_age})"
+
+
 @dataclass(frozen=True)
 class CookieReport:
     """One cookie of the sample, as the inspector page lists it."""
@@ -54,6 +89,12 @@ class CookieReport:
     attributes: list[str]
     sent_bytes: int | None
     keys: list[str]
+    #: For sessions: how long they live.
+    lifetime: str | None = None
+    #: The data is kept on the server, under an id.
+    server_side: bool = False
+    #: For server-side sessions: a short hash of the id (see id_fingerprint).
+    fingerprint: str | None = None
 
 
 class SessionsHandler(PageHandler):
@@ -96,17 +137,21 @@ class SessionsHandler(PageHandler):
         purpose: str,
         backend: str,
         attributes: dict[str, Any],
-        session: Any,
+        session: Session,
     ) -> CookieReport:
+        max_age = chosen_max_age(session, attributes.get("max_age"))
         return CookieReport(
             name=name,
             purpose=purpose,
             backend=backend,
             holds=COOKIE_HOLDS.get(backend, SERVER_COOKIE_HOLDS),
             lives_in=DATA_LIVES_IN.get(backend, "a custom backend"),
-            attributes=describe_attributes(attributes),
+            attributes=describe_attributes({**attributes, "max_age": max_age}),
             sent_bytes=self._sent_bytes(name),
             keys=sorted(session),
+            lifetime=describe_lifetime(session),
+            server_side=backend not in COOKIE_HOLDS,
+            fingerprint=None if backend in COOKIE_HOLDS else id_fingerprint(session),
         )
 
     def _sent_bytes(self, name: str) -> int | None:

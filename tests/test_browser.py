@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,10 +38,14 @@ def base_url(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Any]:
-    """Chromium on a fresh profile, so no cookie of an earlier run leaks in."""
+def chromium() -> None:
     require(importlib.util.find_spec("playwright") is not None, "pip install playwright")
     require(shutil.which("chromium") is not None, "apt-get install chromium (Debian's)")
+
+
+@pytest.fixture
+def browser(chromium: None, tmp_path: Path) -> Iterator[Any]:
+    """Chromium on a fresh profile, so no cookie of an earlier run leaks in."""
     with launch_chromium(tmp_path / "profile") as context:
         yield context
 
@@ -99,7 +104,7 @@ def test_a_visitor_signs_in_shops_and_signs_out(base_url: str, browser: Any) -> 
     assert "tea" not in cookies["cart"]["value"], "the cart cookie holds only an id"
     assert page.evaluate("document.cookie") == "", "HttpOnly hides every cookie from scripts"
 
-    # Sign out, then reload: everything is gone.
+    # Sign out, then reload: everything is gone but the remembered email.
     page.click("button:has-text('Sign out')")
     page.wait_for_url(base_url + "/")
     assert flash_texts(page) == ["You are signed out; your session and cart are gone."]
@@ -108,9 +113,10 @@ def test_a_visitor_signs_in_shops_and_signs_out(base_url: str, browser: Any) -> 
     assert page.locator("#signed-in-as").count() == 0
     assert page.locator(".account a:has-text('Sign in')").count() == 1
     assert page.locator("#cart-count").inner_text() == "0"
-    assert set(cookies_by_name(browser)) == {"session"}
+    assert set(cookies_by_name(browser)) == {"session", "remember_email"}
     page.goto(base_url + "/login")
-    assert page.input_value("#email") == ""
+    assert page.input_value("#email") == "ada@example.com"
+    assert page.is_checked("input[name=remember]")
 
 
 def test_a_token_request_leaves_no_cookie_in_the_browser(base_url: str, browser: Any) -> None:
@@ -122,3 +128,45 @@ def test_a_token_request_leaves_no_cookie_in_the_browser(base_url: str, browser:
     assert browser.cookies() == []
     page.goto(base_url + "/whoami")
     assert "anonymous" in page.locator("#identity").inner_text()
+
+
+def sign_in(page: Any, base_url: str, stay: bool) -> None:
+    page.goto(base_url + "/login")
+    page.fill("#email", "ada@example.com")
+    page.fill("#password", "lovelace")
+    if stay:
+        page.check("input[name=stay]")
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url(base_url + "/")
+
+
+@pytest.mark.parametrize("stay", [True, False], ids=["kept", "not-kept"])
+def test_keep_me_signed_in_survives_closing_the_browser(
+    chromium: None, base_url: str, tmp_path: Path, stay: bool
+) -> None:
+    """Chromium itself decides what a restart keeps: Max-Age cookies, not session ones."""
+    profile = tmp_path / "profile"
+    with launch_chromium(profile) as browser:
+        page = browser.pages[0] if browser.pages else browser.new_page()
+        page.goto(base_url + "/cart")
+        page.click("#add-tea")
+        page.wait_for_url(base_url + "/cart")
+        sign_in(page, base_url, stay)
+        cookies = cookies_by_name(browser)
+        thirty_days = time.time() + 30 * 24 * 3600
+        for name in ("session", "cart"):
+            if stay:
+                assert abs(cookies[name]["expires"] - thirty_days) < 3600, name
+            else:
+                assert cookies[name]["expires"] == -1, name
+
+    with launch_chromium(profile) as browser:
+        page = browser.pages[0] if browser.pages else browser.new_page()
+        page.goto(base_url + "/")
+        signed_in = page.locator("#signed-in-as")
+        if stay:
+            assert signed_in.inner_text() == "ada@example.com"
+            assert page.locator("#cart-count").inner_text() == "1"
+        else:
+            assert signed_in.count() == 0
+            assert page.locator("#cart-count").inner_text() == "0"

@@ -59,12 +59,20 @@ def flashes(page: webtest.TestResponse) -> list[tuple[str, str]]:
     ]
 
 
-def sign_in(app: webtest.TestApp, remember: bool = False, password: str = "lovelace") -> Any:
+def sign_in(
+    app: webtest.TestApp, remember: bool = False, password: str = "lovelace", stay: bool = False
+) -> Any:
     form = app.get("/login").forms["login-form"]
     form["email"] = "ada@example.com"
     form["password"] = password
     form["remember"] = remember
+    form["stay"] = stay
     return form.submit()
+
+
+def set_cookie_header(response: webtest.TestResponse, name: str) -> str:
+    (header,) = [h for h in response.headers.getall("Set-Cookie") if h.startswith(f"{name}=")]
+    return header
 
 
 def add_to_cart(app: webtest.TestApp, product: str) -> Any:
@@ -199,7 +207,7 @@ def test_signing_in_without_remember_me_deletes_the_cookie(app: webtest.TestApp)
     assert "remember_email" not in app.cookies
 
 
-def test_signing_out_removes_everything(app: webtest.TestApp) -> None:
+def test_signing_out_removes_everything_but_the_remembered_email(app: webtest.TestApp) -> None:
     sign_in(app, remember=True).follow()
     add_to_cart(app, "tea")
     cart_cookie = app.cookies["cart"]
@@ -207,19 +215,64 @@ def test_signing_out_removes_everything(app: webtest.TestApp) -> None:
 
     response = home.forms[0].submit()
 
-    assert cookie_names(response) == ["cart", "remember_email", "session"]
+    assert cookie_names(response) == ["cart", "session"]
     page = response.follow()
     assert flashes(page) == [
         ("You are signed out; your session and cart are gone.", "flash flash-info")
     ]
     assert page.html.select_one("#signed-in-as") is None
     assert visits(page) == 1
-    assert set(app.cookies) == {"session"}
+    assert set(app.cookies) == {"session", "remember_email"}
     assert cart_quantities(app) == {}
     # A copy of the cart cookie taken before signing out reaches nothing.
     replay = visitor(app)
     replay.set_cookie("cart", cart_cookie)
     assert cart_quantities(replay) == {}
+    # What the visitor asked to be remembered prefills the next sign-in.
+    form = app.get("/login").forms["login-form"]
+    assert form["email"].value == "ada@example.com"
+    assert form["remember"].checked
+
+
+# -- "keep me signed in": set_max_age ---------------------------------------------
+
+
+def test_keep_me_signed_in_makes_both_sessions_last_thirty_days(app: webtest.TestApp) -> None:
+    app.get("/")
+    add_to_cart(app, "tea")
+
+    response = sign_in(app, stay=True)
+
+    for name in ("session", "cart"):
+        assert "Max-Age=2592000" in set_cookie_header(response, name)
+    # The choice is stored with the session: a later save keeps the lifetime.
+    home = app.get("/")
+    assert "Max-Age=2592000" in set_cookie_header(home, "session")
+    assert visits(home) == 2
+
+
+def test_without_keep_me_signed_in_the_cookies_end_with_the_browser(
+    app: webtest.TestApp,
+) -> None:
+    add_to_cart(app, "tea")
+    sign_in(app, stay=True)
+
+    response = sign_in(app, stay=False)
+
+    for name in ("session", "cart"):
+        header = set_cookie_header(response, name)
+        assert "Max-Age" not in header and "expires" not in header.lower()
+    assert "Max-Age" not in set_cookie_header(app.get("/"), "session")
+
+
+def test_signing_out_ends_a_kept_session(app: webtest.TestApp) -> None:
+    add_to_cart(app, "tea")
+    sign_in(app, stay=True).follow()
+
+    response = app.get("/").forms[0].submit()
+
+    assert "Max-Age" not in set_cookie_header(response, "session")  # the goodbye flash's session
+    assert "Max-Age=0" in set_cookie_header(response, "cart")
 
 
 def test_a_form_without_the_session_token_is_refused(app: webtest.TestApp) -> None:
@@ -278,6 +331,61 @@ def test_the_sessions_page_shows_backends_and_cookie_attributes(app: webtest.Tes
     assert "Max-Age=2592000" in remember.get_text()
     assert "email" in default.get_text()
     assert "lines" in cart.get_text()
+
+
+def fingerprint(app: webtest.TestApp) -> str:
+    return str(app.get("/sessions").html.select_one("#report-cart .fingerprint code").get_text())
+
+
+def test_the_inspector_shows_the_cart_id_change_at_sign_in(app: webtest.TestApp) -> None:
+    cell = app.get("/sessions").html.select_one("#report-cart .fingerprint")
+    assert "none yet" in cell.get_text()
+    add_to_cart(app, "tea")
+    before = fingerprint(app)
+    assert before == fingerprint(app)
+
+    sign_in(app)
+
+    after = fingerprint(app)
+    assert after != before
+    for shown in (before, after):
+        assert re.fullmatch(r"[0-9a-f]{8}", shown)
+        assert shown not in app.cookies["cart"]
+    # The default session keeps its data in the cookie: it has no id to show.
+    assert app.get("/sessions").html.select_one("#report-session .fingerprint") is None
+
+
+def test_the_inspector_shows_each_session_lifetime(app: webtest.TestApp) -> None:
+    page = app.get("/sessions").html
+    assert page.select_one("#report-session .lifetime").get_text() == "as configured"
+    add_to_cart(app, "tea")
+
+    sign_in(app, stay=True)
+
+    page = app.get("/sessions").html
+    for name in ("session", "cart"):
+        report = page.select_one(f"#report-{name}")
+        assert "30 days after its last use" in report.select_one(".lifetime").get_text()
+        assert "Max-Age=2592000" in [span.get_text() for span in report.select(".attribute")]
+
+    sign_in(app, stay=False)
+
+    lifetime = app.get("/sessions").html.select_one("#report-session .lifetime").get_text()
+    assert lifetime.startswith("until the browser closes")
+
+
+def test_an_unknown_url_gets_a_page_in_the_shop_style(app: webtest.TestApp) -> None:
+    sign_in(app)
+
+    response = app.get("/no/such/page?x=<b>", status=404)
+
+    assert response.content_type == "text/html"
+    page = response.html
+    assert page.select_one("h1").get_text() == "Page not found"
+    assert "/no/such/page" in page.select_one("#not-found").get_text()
+    assert page.select_one("a.brand") is not None  # the shop's header
+    assert response.headers.getall("Set-Cookie") == []
+    assert "<b>" not in response.text
 
 
 def test_a_page_that_reads_no_session_opens_none(app: webtest.TestApp) -> None:
