@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,6 +37,11 @@ from .record import BROWSER_SESSION, check_json, decode_json, dumps
 from .session import Session
 
 log = logging.getLogger("tipsessions")
+
+# RFC 6265's cookie-octets: anything else (a space, a comma, a semicolon, a
+# quote, non-ASCII) breaks or splits the header. Its quoted form is left
+# out: WebOb refuses it and browsers keep the quotes as part of the value.
+_COOKIE_VALUE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*")
 
 _STORE_KEY = "tipsessions.store"
 _RUNTIME_KEY = "tipsessions.runtime"
@@ -218,6 +224,12 @@ class SessionStore:
         check_cookie_name(name, "name")
         if not isinstance(value, str):
             raise TypeError(f"cookie values are strings, not {type(value).__name__}")
+        if not _COOKIE_VALUE.fullmatch(value):
+            raise ValueError(
+                f"cookie {name!r}: a cookie value holds printable ASCII except spaces, "
+                "'\"', ',', ';' and '\\'; encode it first (urllib.parse.quote, base64) "
+                "or store it with set_secure_cookie"
+            )
         self._cookies[name] = (value, self._cookie_args(cookie_args, "set_cookie"))
 
     def delete_cookie(self, name: str, path: str = "/", domain: str | None = None) -> None:
