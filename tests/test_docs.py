@@ -150,6 +150,18 @@ def test_the_quickstart_flow_signs_in_and_out() -> None:
     assert client.get("/").location.endswith("/login")
 
 
+def test_the_testing_page_example_tests_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    login = load_example("login")
+    login.app.request_class = SampleRequest  # as in test_the_quickstart_flow_signs_in_and_out
+    monkeypatch.setitem(sys.modules, "login", login)
+    tests = load_example("login_tests")
+
+    names = [name for name in vars(tests) if name.startswith("test_")]
+    assert len(names) == 3
+    for name in names:
+        getattr(tests, name)()
+
+
 def test_the_custom_backend_example_keeps_and_revokes_sessions(tmp_path: Path) -> None:
     backend = load_example("sqlite_backend").SQLiteBackend
 
