@@ -59,6 +59,10 @@ DEFAULTS: dict[str, Any] = {
         "httponly": True,
         "samesite": "Lax",
     },
+    #: During a move from ``"webapp2_extras"`` or ``"tipfy"``: session cookies
+    #: those libraries signed with one of the secrets are adopted once and
+    #: re-issued in tipsessions' format. ``None`` reads only tipsessions' own.
+    "legacy_cookies": None,
     #: Extra or replacement backends: name -> class or ``"dotted.path"``.
     "backends": {},
     "memory": {
@@ -123,6 +127,10 @@ BACKEND_EXTRAS: dict[str, str] = {
     "datastore": "datastore",
 }
 
+#: The values ``legacy_cookies`` accepts besides ``None``: the libraries
+#: whose signed session cookies are adopted (both write the same format).
+LEGACY_FORMATS = ("webapp2_extras", "tipfy")
+
 _COOKIE_ARG_NAMES = frozenset(DEFAULTS["cookie_args"])
 _SAMESITE_VALUES = ("Lax", "Strict", "None", None)
 # RFC 6265 token characters: anything else breaks the Set-Cookie header.
@@ -143,6 +151,7 @@ class Settings:
     server_ttl: int
     regenerate_grace: int
     on_backend_error: str
+    legacy_cookies: str | None
     cookie_args: Mapping[str, Any]
     #: name -> class or dotted path, built-ins included.
     backends: Mapping[str, Any]
@@ -182,6 +191,7 @@ def load_settings(app_config: Mapping[str, Any] | None) -> Settings:
         server_ttl=_seconds(user, "server_ttl"),
         regenerate_grace=_seconds(user, "regenerate_grace", zero_ok=True),
         on_backend_error=_choice_of(user, "on_backend_error", ("raise", "degrade")),
+        legacy_cookies=_legacy_cookies(user.get("legacy_cookies")),
         cookie_args=merge_cookie_args(user.get("cookie_args", {}), "tipsessions.cookie_args"),
         backends=backends,
         backend_options=options,
@@ -232,6 +242,15 @@ def _secret_keys(value: Any) -> tuple[str, ...]:
                 "(python -m tipsessions keygen prints a fresh one)",
             )
     return tuple(keys)
+
+
+def _legacy_cookies(value: Any) -> str | None:
+    if value is not None and value not in LEGACY_FORMATS:
+        raise ConfigError(
+            "tipsessions.legacy_cookies",
+            f"{value!r} is not one of None, {', '.join(map(repr, LEGACY_FORMATS))}",
+        )
+    return None if value is None else str(value)
 
 
 def check_cookie_name(value: Any, where: str) -> str:

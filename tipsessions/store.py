@@ -33,6 +33,7 @@ from .config import (
 from .cookies import BadCookie, Keyring
 from .errors import BackendUnavailable, ConfigError
 from .headers import add_vary_cookie, cookie_values, make_private, write_cookies
+from .legacy import LegacyCookies
 from .record import BROWSER_SESSION, check_json, decode_json, dumps
 from .session import Session
 
@@ -103,7 +104,10 @@ class Runtime:
                 '(add your own under config["tipsessions"]["backends"])',
             )
         cls = _import_backend(name, target)
-        return cls(name, self.settings.backend_options.get(name, {}), self.keyring)
+        backend = cls(name, self.settings.backend_options.get(name, {}), self.keyring)
+        if self.settings.legacy_cookies is not None:
+            backend.legacy = LegacyCookies(self.settings.secret_keys)
+        return backend
 
 
 def _import_backend(name: str, target: Any) -> type[Backend]:

@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 
 from ..cookies import BadCookie, Keyring
 from ..errors import SessionTooLarge
+from ..legacy import LegacyCookies
 from ..record import BROWSER_SESSION, ChangeSet, Record
 from ..session import Session
 
@@ -100,6 +101,10 @@ class Backend(ABC):
     example ``config["tipsessions"]["redis"]``), defaults filled in.
     """
 
+    #: Set when ``legacy_cookies`` is configured: adopts the session cookies
+    #: of the libraries tipsessions replaces, once each (see tipsessions.legacy).
+    legacy: LegacyCookies | None = None
+
     def __init__(self, name: str, options: Mapping[str, Any], keyring: Keyring) -> None:
         self.name = name
         self.options = options
@@ -157,6 +162,10 @@ class CookieBackend(Backend):
                     state.issued = issued
                     return Session(record, new=False, state=state)
             log_rejected(self.name, cookie_name, reason)
+        if self.legacy is not None and cookie_values:
+            adopted = self.legacy.adopt(self.name, cookie_name, cookie_values, lifetime, state)
+            if adopted is not None:
+                return adopted
         return Session(state=state)
 
     def save(self, cookie_name: str, session: Session, lifetime: Lifetime) -> CookieUpdate | None:
@@ -197,7 +206,8 @@ def genuine(
         try:
             found.append(open_value(cookie_name, value, None))
         except BadCookie as error:
-            log_rejected(backend.name, cookie_name, str(error))
+            if backend.legacy is None or "|" not in value:  # else legacy.adopt() decides
+                log_rejected(backend.name, cookie_name, str(error))
     if len(found) > 1:
         found.sort(key=lambda opened: opened[1], reverse=True)
     return found
@@ -366,6 +376,10 @@ class ServerBackend(Backend):
             state.session_id, state.key, state.version = session_id, key, version
             state.issued = issued
             return Session(record, new=False, state=state)
+        if self.legacy is not None and cookie_values:
+            adopted = self.legacy.adopt(self.name, cookie_name, cookie_values, lifetime, state)
+            if adopted is not None:
+                return adopted
         return Session(state=state)
 
     def save(self, cookie_name: str, session: Session, lifetime: Lifetime) -> CookieUpdate | None:
