@@ -72,9 +72,11 @@ class Session(dict[str, Any]):
         self._mark_clean()
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if not name.startswith("_") and name not in _ATTRIBUTES and not hasattr(type(self), name):
+        # Runs for every attribute the session sets on itself: cheapest test first.
+        if name in _ATTRIBUTES or name[:1] == "_" or hasattr(type(self), name):
+            object.__setattr__(self, name, value)
+        else:
             raise _no_attribute(name, assigned=True)
-        super().__setattr__(name, value)
 
     def __getattr__(self, name: str) -> Any:
         # Called only for attributes that do not exist.
