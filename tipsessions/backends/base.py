@@ -198,8 +198,9 @@ def genuine(
     """The values that verify, as ``(payload, issued)``, the most recently issued first.
 
     A name sent twice (cookies of a parent domain or another path) is
-    settled by issue time, never by header order: browsers send the older
-    of two equal-path cookies first, and a stale one must not win.
+    settled by issue time, never by header order alone: browsers send the
+    older of two equal-path cookies first, and a stale one must not win. Of
+    two issued in the same millisecond, the later in the header is the newer.
     """
     found = []
     for value in cookie_values:
@@ -209,6 +210,7 @@ def genuine(
             if backend.legacy is None or "|" not in value:  # else legacy.adopt() decides
                 log_rejected(backend.name, cookie_name, str(error))
     if len(found) > 1:
+        found.reverse()  # a stable sort then keeps the later of equal times first
         found.sort(key=lambda opened: opened[1], reverse=True)
     return found
 
