@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,18 +43,6 @@ def describe_attributes(attributes: dict[str, Any]) -> list[str]:
     ]
 
 
-def id_fingerprint(session: Session) -> str | None:
-    """A short hash of a server-side session's id, or None when it has none yet.
-
-    Enough to see that ``regenerate_id()`` changed the id at sign-in; the id
-    itself is a credential and is never shown.
-    """
-    session_id = getattr(session.state, "session_id", None)
-    if not session_id:
-        return None
-    return hashlib.sha256(session_id.encode()).hexdigest()[:8]
-
-
 def chosen_max_age(session: Session, configured: int | None) -> int | None:
     """The cookie's Max-Age for ``session``: its ``set_max_age()`` choice, if it made one.
 
@@ -93,7 +80,7 @@ class CookieReport:
     lifetime: str | None = None
     #: The data is kept on the server, under an id.
     server_side: bool = False
-    #: For server-side sessions: a short hash of the id (see id_fingerprint).
+    #: For server-side sessions: a short mark of the id (SessionStore.fingerprint).
     fingerprint: str | None = None
 
 
@@ -151,7 +138,7 @@ class SessionsHandler(PageHandler):
             keys=sorted(session),
             lifetime=describe_lifetime(session),
             server_side=backend not in COOKIE_HOLDS,
-            fingerprint=None if backend in COOKIE_HOLDS else id_fingerprint(session),
+            fingerprint=self.session_store.fingerprint(name),
         )
 
     def _sent_bytes(self, name: str) -> int | None:

@@ -15,10 +15,10 @@ import webob.exc
 import webtest
 
 from tipsessions import BaseHandler
-from tipsessions.backends.base import ServerBackend
+from tipsessions.backends import ServerBackend
 from tipsessions.config import load_settings
 from tipsessions.cookies import Keyring
-from tipsessions.store import Runtime
+from tipsessions.runtime import Runtime
 
 SECRET = "test-secret-0123456789abcdef-0123456789"
 

@@ -37,9 +37,9 @@ from tests.apps import SECRET, CallCounter
 from tests.conftest import SERVER_BACKENDS, backend_settings
 from tests.http_server import RunningServer, serve
 from tipsessions import BaseHandler, Session
-from tipsessions.backends.base import ServerBackend
+from tipsessions.backends import ServerBackend
 from tipsessions.record import Record
-from tipsessions.store import Runtime
+from tipsessions.runtime import Runtime
 
 COOKIE = "session"
 THREADS = 8

@@ -17,7 +17,7 @@ import webapp2
 import tipsessions
 from tests.apps import SECRET, Browser
 from tipsessions import ConfigError, SessionStore
-from tipsessions.store import Runtime
+from tipsessions.runtime import Runtime
 
 
 def app_with(settings: dict[str, Any] | None) -> webapp2.WSGIApplication:

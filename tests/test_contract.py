@@ -25,7 +25,7 @@ from tests.apps import (
     rotate_secrets,
 )
 from tests.conftest import SERVER_BACKENDS
-from tipsessions.store import Runtime
+from tipsessions.runtime import Runtime
 
 
 @pytest.fixture

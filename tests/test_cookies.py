@@ -21,7 +21,7 @@ from itsdangerous.signer import Signer
 from tests.apps import SECRET, Browser
 from tipsessions import SerializationError, cookies
 from tipsessions.cookies import BadCookie, Keyring
-from tipsessions.store import Runtime
+from tipsessions.runtime import Runtime
 
 COOKIE_BACKENDS = ["securecookie", "encryptedcookie"]
 NEW_SECRET = "new-secret-after-rotation-0123456789"

@@ -19,7 +19,7 @@ from google.cloud.datastore.query import PropertyFilter
 from tests.apps import Browser, build_backend
 from tests.servers import ServerProcess
 from tipsessions import BackendUnavailable, ConfigError
-from tipsessions.backends.base import WriteResult
+from tipsessions.backends import WriteResult
 from tipsessions.backends.datastore import DatastoreBackend
 from tipsessions.record import ChangeSet, Record
 

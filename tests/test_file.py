@@ -18,8 +18,8 @@ import pytest
 
 from tests.apps import Browser, build_backend
 from tipsessions import BackendUnavailable, SessionConflict
+from tipsessions.backends import WriteResult
 from tipsessions.backends import file as file_backend
-from tipsessions.backends.base import WriteResult
 from tipsessions.backends.file import FileBackend
 from tipsessions.record import ChangeSet, Record
 

@@ -29,7 +29,7 @@ from tipsessions import SerializationError
 from tipsessions.cookies import BadCookie, Keyring, now_ms
 from tipsessions.headers import MAX_HEADER_CHARS, MAX_SAME_NAME, cookie_values
 from tipsessions.record import MAX_DEPTH, Record, decode_json
-from tipsessions.store import Runtime
+from tipsessions.runtime import Runtime
 
 
 def forge(keys: Keyring, name: str, payload: bytes, *, issued: int, kind: int = 2) -> str:

@@ -34,7 +34,7 @@ from tests.multiprocess import (
     measure_lost_writes,
 )
 from tests.servers import RedisCluster, SentinelGroup, ServerProcess, start_on_free_port
-from tipsessions.backends.base import storage_digest
+from tipsessions.backends.server import storage_digest
 from tipsessions.cookies import Keyring
 
 SHARED_BACKENDS = [

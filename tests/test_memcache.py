@@ -18,7 +18,7 @@ from pymemcache.client.base import Client
 from tests.apps import Browser, backend_of, store, stored_key
 from tests.servers import ServerProcess
 from tipsessions import BackendUnavailable, ConfigError
-from tipsessions.backends.base import WriteResult
+from tipsessions.backends import WriteResult
 from tipsessions.backends.memcache import MemcacheBackend
 from tipsessions.record import ChangeSet, Record
 

@@ -19,7 +19,7 @@ from pymemcache.client.base import Client
 from tests import servers
 from tests.apps import build_backend
 from tests.servers import ServerProcess, start_on_free_port
-from tipsessions.backends.base import new_session_id
+from tipsessions.backends.server import new_session_id
 from tipsessions.record import Record
 
 SESSIONS = 300

@@ -19,10 +19,10 @@ from google.cloud import datastore
 from tests.apps import SECRET
 from tipsessions import ConfigError
 from tipsessions.__main__ import ProgressBar, purge
-from tipsessions.backends.base import ServerBackend
+from tipsessions.backends import ServerBackend
 from tipsessions.config import load_settings
 from tipsessions.record import Record
-from tipsessions.store import Runtime
+from tipsessions.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parent.parent
 SUMMARY = re.compile(r"^purged (\d+) expired sessions? from the (\w+) backend in \d+\.\ds$")

@@ -18,7 +18,7 @@ from tests.apps import Browser, backend_of, stored_key
 from tests.servers import ServerProcess
 from tests.servers import redis_url as url_of
 from tipsessions import BackendUnavailable
-from tipsessions.backends.base import WriteResult
+from tipsessions.backends import WriteResult
 from tipsessions.backends.redis import RedisBackend
 from tipsessions.record import ChangeSet, Record
 

@@ -20,29 +20,21 @@ import os
 import secrets
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, Protocol, TextIO, runtime_checkable
+from typing import Any, NoReturn, TextIO
 
 from ._version import __version__
+from .backends.base import Purgeable
 from .config import load_settings
 from .errors import ConfigError, SessionError
-from .store import Runtime
+from .runtime import Runtime
 
 #: Names the configuration module when ``--config`` is left out.
 CONFIG_VARIABLE = "TIPSESSIONS_CONFIG"
 
 #: ``(purged so far, expired in total or None when unknown)``
 Progress = Callable[[int, int | None], None]
-
-
-@runtime_checkable
-class Purgeable(Protocol):
-    """A backend that keeps expired records until told to delete them."""
-
-    def count_expired(self, before: float) -> int | None: ...
-
-    def purge_expired(self, before: float, batch_size: int) -> Iterator[int]: ...
 
 
 def purge(

@@ -157,27 +157,31 @@ class Keyring:
 
     def unsign(self, cookie_name: str, value: str, max_age: float | None) -> tuple[bytes, float]:
         """The payload and when it was signed (seconds); :class:`BadCookie` if not valid."""
+        payload, issued, _ = self.verify(cookie_name, value, max_age)
+        return payload, issued
+
+    def verify(
+        self, cookie_name: str, value: str, max_age: float | None = None
+    ) -> tuple[bytes, float, bool]:
+        """``(payload, issued at, signed with the current secret)``, or :class:`BadCookie`.
+
+        The last item tells a value that must be signed again before its
+        secret is retired.
+        """
         raw = _b64decode(value)
         head, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
         if len(head) < _HEADER_BYTES or head[0] not in (_PLAIN, _DEFLATED):
             raise BadCookie("truncated or unknown format")
-        for key in self.signing_keys(cookie_name):
-            if _HMAC.verify_signature(key, head, mac):
-                break
-        else:
+        keys = self.signing_keys(cookie_name)
+        current = _HMAC.verify_signature(keys[0], head, mac)
+        if not current and not any(_HMAC.verify_signature(key, head, mac) for key in keys[1:]):
             raise BadCookie("signature does not match any key")
         issued = int.from_bytes(head[1:_HEADER_BYTES], "big")
         check_age(issued, max_age)
         payload = head[_HEADER_BYTES:]
         if head[0] == _DEFLATED:
             payload = inflate(payload)
-        return payload, issued / 1000
-
-    def signed_by_current(self, cookie_name: str, value: str) -> bool:
-        """Whether a value :meth:`unsign` accepted carries the first secret's signature."""
-        raw = _b64decode(value)
-        key = self.signing_keys(cookie_name)[0]
-        return bool(_HMAC.verify_signature(key, raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]))
+        return payload, issued / 1000, current
 
     def encrypt(self, cookie_name: str, payload: bytes) -> str:
         """AES-256-GCM with the cookie name and issue time as associated data.
@@ -192,6 +196,13 @@ class Keyring:
 
     def decrypt(self, cookie_name: str, value: str, max_age: float | None) -> tuple[bytes, float]:
         """The payload and when it was sealed (seconds); :class:`BadCookie` if not valid."""
+        payload, issued, _ = self.open_sealed(cookie_name, value, max_age)
+        return payload, issued
+
+    def open_sealed(
+        self, cookie_name: str, value: str, max_age: float | None = None
+    ) -> tuple[bytes, float, bool]:
+        """``(payload, issued at, sealed with the current secret)``, or :class:`BadCookie`."""
         raw = _b64decode(value)
         if len(raw) < _HEADER_BYTES + _NONCE_BYTES + _TAG_BYTES or raw[0] != _ENCRYPTED:
             raise BadCookie("truncated or unknown format")
@@ -200,9 +211,9 @@ class Keyring:
         issued = int.from_bytes(header[1:], "big")
         check_age(issued, max_age)
         associated = header + cookie_name.encode()
-        for aead in self._aead:
+        for index, aead in enumerate(self._aead):
             try:
-                return aead.decrypt(nonce, sealed, associated), issued / 1000
+                return aead.decrypt(nonce, sealed, associated), issued / 1000, index == 0
             except InvalidTag:
                 continue
         raise BadCookie("does not decrypt with any key")

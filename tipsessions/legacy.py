@@ -30,7 +30,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .record import Record, decode_json, new_flash_id
-from .session import Session
 
 if TYPE_CHECKING:
     from .backends.base import Lifetime
@@ -127,12 +126,11 @@ class LegacyCookies:
         cookie_name: str,
         cookie_values: Sequence[str],
         lifetime: Lifetime,
-        state: Any,
-    ) -> Session | None:
-        """A session built from the first legacy value that reads, re-issued on save.
+    ) -> Record | None:
+        """The record of the first legacy value that reads, or ``None``.
 
-        ``state`` is the backend's state for a cookie that was sent, so that
-        an adopted session that is then emptied expires the legacy cookie.
+        The store serves it as a session marked modified, so the same
+        response re-issues it in tipsessions' own format.
         """
         now = time.time()
         for value in cookie_values:
@@ -149,11 +147,8 @@ class LegacyCookies:
                     backend,
                 )
                 continue
-            session = Session(record, new=False, state=state)
-            # Saved whatever the handler does: the cookie goes out in our format.
-            session.modified = True
             security_log.info(
                 "adopted a legacy %r cookie into the %s backend", cookie_name, backend
             )
-            return session
+            return record
         return None

@@ -39,37 +39,53 @@ class Session(dict[str, Any]):
     """One named session of a request.
 
     ``new`` is True when no valid stored session came with the request.
-    ``state`` is the backend's own bookkeeping (an id, a cookie timestamp);
-    nothing outside the backend reads it.
+    The store builds it from the record its backend loaded; it holds no
+    backend state.
     """
 
     # The public attributes. Assigning any other raises AttributeError: a
     # typo or a habit from another framework (``session.permanent = True``)
     # would otherwise be accepted and do nothing.
     new: bool
-    state: Any
     created: float
-    max_age: int | None
     regenerate_requested: bool
     invalidated: bool
+    _max_age: int | None
+    _max_age_changed: bool
+    _forced: bool
+    _flashes: dict[str, list[FlashEntry]]
+    _transient: dict[str, Any]
+    _loaded_keys: set[str]
+    _pristine: dict[str, Any]
+    _touched: set[str]
+    _flashes_added: dict[str, list[FlashEntry]]
+    _flashes_read: dict[str, set[str]]
 
-    def __init__(self, record: Record | None = None, *, new: bool = True, state: Any = None):
+    def __init__(self, record: Record | None = None, *, new: bool = True):
         record = record if record is not None else Record(created=time.time())
         super().__init__(record.data)
-        self.new = new
-        self.state = state
-        self.created = record.created
-        #: The lifetime chosen with :meth:`set_max_age`; ``None`` follows the configuration.
-        self.max_age = record.max_age
-        self._max_age_changed = False
-        self._forced = False
-        self._flashes: dict[str, list[FlashEntry]] = {
-            key: list(entries) for key, entries in record.flashes.items()
-        }
-        self._transient: dict[str, Any] = {}
-        self.regenerate_requested = False
-        self.invalidated = False
-        self._mark_clean()
+        # One update, not a dozen guarded assignments: this runs per session load.
+        self.__dict__.update(
+            new=new,
+            created=record.created,
+            _max_age=record.max_age,
+            _max_age_changed=False,
+            _forced=False,
+            _flashes={key: list(entries) for key, entries in record.flashes.items()},
+            _transient={},
+            regenerate_requested=False,
+            invalidated=False,
+            _loaded_keys=set(record.data),
+            _pristine={},
+            _touched=set(),
+            _flashes_added={},
+            _flashes_read={},
+        )
+
+    @property
+    def max_age(self) -> int | None:
+        """The lifetime chosen with :meth:`set_max_age`; ``None`` follows the configuration."""
+        return self._max_age
 
     def __setattr__(self, name: str, value: Any) -> None:
         # Runs for every attribute the session sets on itself: cheapest test first.
@@ -86,15 +102,14 @@ class Session(dict[str, Any]):
 
     def _mark_clean(self) -> None:
         """Take the current contents as the baseline changes are measured from."""
-        self._loaded_keys = set(self)
+        loaded = set(dict.keys(self))
         # Values handed out before are still held by the caller: copy them now.
-        held = getattr(self, "_pristine", {}).keys() | getattr(self, "_touched", set())
-        self._pristine: dict[str, Any] = {}
-        self._touched: set[str] = set()
-        for key in held & self._loaded_keys:
+        held = (self._pristine.keys() | self._touched) & loaded
+        self.__dict__.update(
+            _loaded_keys=loaded, _pristine={}, _touched=set(), _flashes_added={}, _flashes_read={}
+        )
+        for key in held:
             self._expose(key, dict.__getitem__(self, key))
-        self._flashes_added: dict[str, list[FlashEntry]] = {}
-        self._flashes_read: dict[str, set[str]] = {}
 
     def _expose(self, key: str, value: Any) -> Any:
         """Remember a list or dict as JSON text before handing it out.
@@ -253,7 +268,7 @@ class Session(dict[str, Any]):
         self.regenerate_requested = False
         self.new = True
         self.created = time.time()
-        self.max_age = None
+        self._max_age = None
         self._max_age_changed = False
         self._mark_clean()
 
@@ -269,7 +284,7 @@ class Session(dict[str, Any]):
             isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 1
         ):
             raise ValueError(f"set_max_age() takes whole seconds (1 or more) or None: {seconds!r}")
-        self.max_age = BROWSER_SESSION if seconds is None else seconds
+        self._max_age = BROWSER_SESSION if seconds is None else seconds
         self._max_age_changed = True
 
     # -- what the backend reads when saving ---------------------------------

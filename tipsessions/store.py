@@ -9,10 +9,8 @@ until then, because the response does not exist while the handler runs.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import re
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,20 +19,12 @@ import webapp2
 import webob
 
 from .backends.base import Backend, Lifetime, log_rejected
-from .config import (
-    BACKEND_EXTRAS,
-    BUILTIN_BACKENDS,
-    Settings,
-    check_cookie_name,
-    check_seconds,
-    load_settings,
-    merge_cookie_args,
-)
-from .cookies import BadCookie, Keyring
+from .config import check_cookie_name, check_seconds, merge_cookie_args
+from .cookies import BadCookie
 from .errors import BackendUnavailable, ConfigError
 from .headers import add_vary_cookie, cookie_values, make_private, write_cookies
-from .legacy import LegacyCookies
 from .record import BROWSER_SESSION, check_json, decode_json, dumps
+from .runtime import Runtime, lifetime_of
 from .session import Session
 
 log = logging.getLogger("tipsessions")
@@ -45,8 +35,6 @@ log = logging.getLogger("tipsessions")
 _COOKIE_VALUE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*")
 
 _STORE_KEY = "tipsessions.store"
-_RUNTIME_KEY = "tipsessions.runtime"
-_runtime_lock = threading.Lock()
 
 
 class _Default:
@@ -58,92 +46,19 @@ class _Default:
 DEFAULT: Any = _Default()
 
 
-class Runtime:
-    """What one application's requests share: settings, keys and backends."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.keyring = Keyring(settings.secret_keys)
-        self._backends: dict[str, Backend] = {}
-        self._lock = threading.Lock()
-        #: Cookie names already checked, so each is validated once, not per request.
-        self.checked_names: set[str] = set()
-        self.default_lifetime = lifetime_of(
-            settings, settings.session_max_age, settings.cookie_args
-        )
-        # Build the default backend now, so a missing extra or a bad class
-        # is reported when the first store is built, not mid-request.
-        self.backend(settings.default_backend)
-
-    @classmethod
-    def of(cls, app: webapp2.WSGIApplication) -> Runtime:
-        runtime: Runtime | None = app.registry.get(_RUNTIME_KEY)
-        if runtime is None:
-            with _runtime_lock:
-                runtime = app.registry.get(_RUNTIME_KEY)
-                if runtime is None:
-                    runtime = app.registry[_RUNTIME_KEY] = cls(load_settings(app.config))
-        return runtime
-
-    def backend(self, name: str) -> Backend:
-        backend = self._backends.get(name)
-        if backend is None:
-            with self._lock:
-                backend = self._backends.get(name)
-                if backend is None:
-                    backend = self._backends[name] = self._build(name)
-        return backend
-
-    def _build(self, name: str) -> Backend:
-        target = self.settings.backends.get(name)
-        if target is None:
-            raise ConfigError(
-                name,
-                f"unknown backend {name!r}; configured backends: "
-                f"{', '.join(sorted(self.settings.backends))} "
-                '(add your own under config["tipsessions"]["backends"])',
-            )
-        cls = _import_backend(name, target)
-        backend = cls(name, self.settings.backend_options.get(name, {}), self.keyring)
-        if self.settings.legacy_cookies is not None:
-            backend.legacy = LegacyCookies(self.settings.secret_keys)
-        return backend
-
-
-def _import_backend(name: str, target: Any) -> type[Backend]:
-    # Named as the user knows it: by its name, or by the entry they added.
-    where = name if BUILTIN_BACKENDS.get(name) == target else f"tipsessions.backends.{name}"
-    if isinstance(target, str):
-        module_name, _, attribute = target.replace(":", ".").rpartition(".")
-        try:
-            target = getattr(importlib.import_module(module_name), attribute)
-        except ImportError as error:
-            extra = next(
-                (BACKEND_EXTRAS.get(n) for n, t in BUILTIN_BACKENDS.items() if t == target), None
-            )
-            if extra is not None:
-                raise ConfigError(
-                    where,
-                    f"the {name} backend needs {error.name or 'a module'!r}, which is not "
-                    f"installed: install tipsessions with its {extra!r} extra "
-                    f"(pip install '.[{extra}]' in a tipsessions checkout)",
-                ) from error
-            raise ConfigError(where, f"cannot import {target!r}: {error}") from error
-        except AttributeError as error:
-            raise ConfigError(where, f"cannot import {target!r}: {error}") from error
-    if not (isinstance(target, type) and issubclass(target, Backend)):
-        raise ConfigError(where, f"{target!r} is not a tipsessions.backends.base.Backend class")
-    return target
-
-
 @dataclass
 class _Opened:
     session: Session
     backend: Backend
+    #: The backend's bookkeeping for this session, from ``load`` to ``save``.
+    handle: Any
     lifetime: Lifetime
     cookie_args: Mapping[str, Any]
     #: The backend failed and ``on_backend_error`` is "degrade": never save.
     degraded: bool = False
+    #: Read from a cookie of the libraries tipsessions replaces: the backend
+    #: never saw that cookie, so the store expires it if the session ends empty.
+    adopted: bool = False
 
 
 class SessionStore:
@@ -160,7 +75,7 @@ class SessionStore:
             # A request built by hand (Request.blank) has no app of its own.
             self.runtime = Runtime.of(request.app or webapp2.get_app())
         else:
-            self.runtime = Runtime(load_settings({"tipsessions": config}))
+            self.runtime = Runtime.for_config(config)
         self.settings = self.runtime.settings
         self._sessions: dict[str, _Opened] = {}
         self._cookies: dict[str, tuple[str | None, Mapping[str, Any]]] = {}
@@ -202,16 +117,59 @@ class SessionStore:
             elif max_age is not None:
                 max_age = check_seconds(max_age, f"get_session({name!r}).max_age")
             lifetime = lifetime_of(self.settings, max_age, args)
+        values = cookie_values(self.request.environ, name)
+        legacy: list[str] = []
+        if runtime.legacy is not None and values:
+            # Only the old libraries' format holds a "|": those values are
+            # the adoption's to judge, and to log.
+            legacy = [value for value in values if "|" in value]
+            values = [value for value in values if "|" not in value]
         try:
-            session = chosen.load(name, cookie_values(self.request.environ, name), lifetime)
-            degraded = False
+            loaded = chosen.load(name, values, lifetime)
         except BackendUnavailable as error:
             if self.settings.on_backend_error != "degrade":
                 raise
             log.error("%s; serving an empty session that will not be saved", error)
-            session, degraded = Session(), True
-        self._sessions[name] = _Opened(session, chosen, lifetime, args, degraded)
+            session = Session()
+            self._sessions[name] = _Opened(session, chosen, None, lifetime, args, degraded=True)
+            return session
+        adopted = False
+        if loaded.record is not None:
+            session = Session(loaded.record, new=False)
+        elif legacy:
+            session = self._adopt_legacy(chosen.name, name, legacy, lifetime)
+            adopted = not session.new
+        else:
+            session = Session()
+        self._sessions[name] = _Opened(
+            session, chosen, loaded.handle, lifetime, args, False, adopted
+        )
         return session
+
+    def _adopt_legacy(
+        self, backend: str, name: str, values: list[str], lifetime: Lifetime
+    ) -> Session:
+        """A session from a cookie of the libraries tipsessions replaces, if one reads."""
+        assert self.runtime.legacy is not None
+        record = self.runtime.legacy.adopt(backend, name, values, lifetime)
+        if record is None:
+            return Session()
+        session = Session(record, new=False)
+        # Saved whatever the handler does: the cookie goes out in our format.
+        session.modified = True
+        return session
+
+    def fingerprint(self, name: str | None = None) -> str | None:
+        """A short mark of the stored session behind session ``name``, or ``None``.
+
+        Server-side sessions have one once saved; it changes when the id
+        does (``regenerate_id()``), and gives nothing away about the id.
+        Cookie sessions have none.
+        """
+        opened = self._sessions.get(name or self.settings.cookie_name)
+        if opened is None or opened.degraded:
+            return None
+        return opened.backend.fingerprint(opened.handle)
 
     def _cookie_args(self, given: Mapping[str, Any] | None, where: str) -> Mapping[str, Any]:
         if not given:
@@ -288,7 +246,7 @@ class SessionStore:
             session = opened.session
             modified = session.modified
             try:
-                update = opened.backend.save(name, session, opened.lifetime)
+                result = opened.backend.save(name, opened.handle, session, opened.lifetime)
             except BackendUnavailable as error:
                 if self.settings.on_backend_error != "degrade":
                     raise
@@ -296,8 +254,11 @@ class SessionStore:
                 continue
             if modified:
                 session.saved()
-            if update is not None:
-                self._cookies[name] = (update.value, session_cookie_args(opened, session.max_age))
+            if result.changes_cookie:
+                args = session_cookie_args(opened, session.max_age)
+                self._cookies[name] = (result.value, args)
+            elif opened.adopted and session.to_record().is_empty():
+                self._cookies[name] = (None, opened.cookie_args)
         if self._sessions:
             add_vary_cookie(response)
         if self._cookies:
@@ -312,17 +273,6 @@ def session_cookie_args(opened: _Opened, max_age: int | None) -> Mapping[str, An
     if max_age is None:
         return opened.cookie_args
     return {**opened.cookie_args, "max_age": None if max_age == BROWSER_SESSION else max_age}
-
-
-def lifetime_of(settings: Settings, idle: int | None, cookie_args: Mapping[str, Any]) -> Lifetime:
-    return Lifetime(
-        idle=idle,
-        absolute=settings.session_absolute_max_age,
-        refresh_interval=settings.session_refresh_interval,
-        cookie_max_age=cookie_args["max_age"],
-        server_ttl=settings.server_ttl,
-        regenerate_grace=settings.regenerate_grace,
-    )
 
 
 def get_store(request: webapp2.Request | None = None) -> SessionStore:

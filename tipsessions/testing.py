@@ -33,8 +33,9 @@ from typing import Any
 import webapp2
 import webob
 
+from .runtime import Runtime
 from .session import Session
-from .store import DEFAULT, Runtime, SessionStore
+from .store import DEFAULT, SessionStore
 
 try:
     import webtest

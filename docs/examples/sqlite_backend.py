@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from tipsessions import BackendUnavailable
-from tipsessions.backends.base import ServerBackend, WriteResult, apply_changes
+from tipsessions.backends import ServerBackend, WriteResult, apply_changes
 from tipsessions.cookies import Keyring
 from tipsessions.record import ChangeSet, Record
 

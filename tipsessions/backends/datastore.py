@@ -52,7 +52,8 @@ from google.cloud.datastore_v1.services.datastore.transports import DatastoreGrp
 from ..cookies import Keyring
 from ..errors import BackendUnavailable, ConfigError, SessionConflict
 from ..record import ChangeSet, Record
-from .base import ServerBackend, WriteResult, apply_changes
+from .base import WriteResult, apply_changes
+from .server import ServerBackend
 
 #: Attempts of a contended ``update`` before :class:`SessionConflict`.
 MAX_ATTEMPTS = 20

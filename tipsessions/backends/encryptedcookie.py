@@ -8,12 +8,12 @@ server and cannot be revoked before it expires.
 
 from __future__ import annotations
 
-from .base import CookieBackend
+from .cookie import CookieBackend
 
 
 class EncryptedCookieBackend(CookieBackend):
     def seal(self, cookie_name: str, payload: bytes) -> str:
         return self.keyring.encrypt(cookie_name, payload)
 
-    def open(self, cookie_name: str, value: str, max_age: float | None) -> tuple[bytes, float]:
-        return self.keyring.decrypt(cookie_name, value, max_age)
+    def open(self, cookie_name: str, value: str) -> tuple[bytes, float, bool]:
+        return self.keyring.open_sealed(cookie_name, value)

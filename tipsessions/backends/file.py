@@ -41,7 +41,8 @@ from typing import Any
 from ..cookies import Keyring
 from ..errors import BackendUnavailable, SessionConflict
 from ..record import ChangeSet, Record
-from .base import ServerBackend, WriteResult, apply_changes
+from .base import WriteResult, apply_changes
+from .server import ServerBackend
 
 _KEY = re.compile(r"[0-9a-f]{64}")
 _LOCK_PREFIX = ".tip-lock-"

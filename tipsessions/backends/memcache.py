@@ -46,7 +46,8 @@ from pymemcache.exceptions import MemcacheError, MemcacheUnexpectedCloseError
 from ..cookies import Keyring
 from ..errors import BackendUnavailable, ConfigError, SessionConflict
 from ..record import ChangeSet, Record
-from .base import ServerBackend, WriteResult, apply_changes, new_session_id
+from .base import WriteResult, apply_changes
+from .server import ServerBackend, new_session_id
 
 #: Longest expiry memcached reads as relative seconds rather than a unix time.
 RELATIVE_EXPIRY_LIMIT = 30 * 24 * 3600

@@ -16,7 +16,8 @@ from typing import Any
 
 from ..cookies import Keyring
 from ..record import ChangeSet, Record
-from .base import ServerBackend, WriteResult, apply_changes
+from .base import WriteResult, apply_changes
+from .server import ServerBackend
 
 
 class MemoryBackend(ServerBackend):

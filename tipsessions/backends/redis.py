@@ -39,8 +39,9 @@ from redis.exceptions import RedisClusterException, RedisError, ResponseError
 from ..cookies import Keyring
 from ..errors import BackendUnavailable
 from ..record import ChangeSet, FlashEntry, Record, dumps
-from .base import ServerBackend, WriteResult, storage_digest
+from .base import WriteResult
 from .redis_client import topology
+from .server import ServerBackend, storage_digest
 
 # ARGV: ttl, the number of fields to delete, of values to set and of flashes
 # to add, then the fields to delete, the (field, value) pairs to set and the
