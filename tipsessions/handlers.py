@@ -10,7 +10,8 @@ must not reach the session.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Any
 
 import webapp2
@@ -72,33 +73,57 @@ class SessionMixin:
         return self.session_store.get_session()
 
     def dispatch(self) -> Any:
-        for middleware in self.middleware:
-            if isinstance(middleware, type):
-                # tipfy took classes here; ours are instances, built once.
-                raise ConfigError(
-                    f"{type(self).__name__}.middleware",
-                    f"lists the class {middleware.__name__}; list an instance: "
-                    f"middleware = [{middleware.__name__}()]",
-                )
-            before = getattr(middleware, "before_dispatch", None)
-            if before is not None:
-                before(self)
+        name, middleware = type(self).__name__, tuple(self.middleware)
+        try:
+            befores, afters = _hooks(name, middleware)
+        except TypeError:  # a middleware object that cannot be hashed
+            befores, afters = _hooks.__wrapped__(name, middleware)
+        for before in befores:
+            before(self)
         try:
             returned = super().dispatch()  # type: ignore[misc]
         except WSGIHTTPException as stop:
             if stop.code < 500:
-                self._after_dispatch(stop)
+                for after in afters:
+                    after(self, stop)
             raise
-        response = returned if isinstance(returned, webob.Response) else self.response
-        if response.status_int < 500:
-            self._after_dispatch(response)
+        if afters:
+            response = returned if isinstance(returned, webob.Response) else self.response
+            if response.status_int < 500:
+                for after in afters:
+                    after(self, response)
         return returned
 
-    def _after_dispatch(self, response: webob.Response) -> None:
-        for middleware in reversed(self.middleware):
-            after = getattr(middleware, "after_dispatch", None)
-            if after is not None:
-                after(self, response)
+
+Hook = Callable[..., Any]
+
+
+@lru_cache(maxsize=256)
+def _hooks(handler: str, middleware: tuple[Any, ...]) -> tuple[list[Hook], list[Hook]]:
+    """The ``before_dispatch`` hooks in order and the ``after_dispatch`` ones reversed.
+
+    Worked out once per handler class and middleware list, not per request.
+    """
+    befores, afters = [], []
+    for item in middleware:
+        if isinstance(item, type):
+            # tipfy took classes here; ours are instances, built once.
+            raise ConfigError(
+                f"{handler}.middleware",
+                f"lists the class {item.__name__}; list an instance: "
+                f"middleware = [{item.__name__}()]",
+            )
+        before = getattr(item, "before_dispatch", None)
+        if before is not None and not _does_nothing(before):
+            befores.append(before)
+        after = getattr(item, "after_dispatch", None)
+        if after is not None:
+            afters.append(after)
+    return befores, afters[::-1]
+
+
+def _does_nothing(hook: Hook) -> bool:
+    return getattr(hook, "__func__", None) is SessionMiddleware.before_dispatch
 
 
 class BaseHandler(SessionMixin, webapp2.RequestHandler):  # type: ignore[misc]
