@@ -8,8 +8,10 @@ PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the test suite drives for real.
 TEST_PACKAGES := memcached redis-server redis-tools chromium
+# What `make bench` adds: the HTTP load generator.
+BENCH_PACKAGES := wrk
 
-.PHONY: run test test-only lint typecheck docs dist screenshot bench servers-installed clean
+.PHONY: run test test-only lint typecheck docs dist screenshot bench servers-installed bench-tools-installed clean
 
 $(VENV)/.installed: setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,12 +22,12 @@ $(VENV)/.installed: setup.py pyproject.toml
 run: $(VENV)/.installed
 	$(PY) -m sample_app
 
-# Install the servers the tests start (each on its own free loopback port).
-# policy-rc.d stops the packages from starting system-wide services on the
-# default ports as a side effect of installing them.
-servers-installed:
+# Install the Debian packages in $(1) that are missing. policy-rc.d stops
+# them from starting system-wide services on the default ports as a side
+# effect of installing them.
+define apt_install_missing
 	@missing=""; \
-	for pkg in $(TEST_PACKAGES); do \
+	for pkg in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q "ok installed" || missing="$$missing $$pkg"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -41,6 +43,11 @@ servers-installed:
 	  [ -n "$$added_policy" ] && $(SUDO) rm -f /usr/sbin/policy-rc.d; \
 	  exit $$status; \
 	fi
+endef
+
+# The servers the tests start (each on its own free loopback port).
+servers-installed:
+	$(call apt_install_missing,$(TEST_PACKAGES))
 
 # The docs are built with -W by tests/test_docs.py, inside the suite.
 test: $(VENV)/.installed servers-installed
@@ -50,8 +57,8 @@ test-only: $(VENV)/.installed
 	$(PY) -m pytest
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check tipsessions tests sample_app config
-	$(VENV)/bin/ruff format --check tipsessions tests sample_app config
+	$(VENV)/bin/ruff check tipsessions tests sample_app config bench
+	$(VENV)/bin/ruff format --check tipsessions tests sample_app config bench
 
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
@@ -70,8 +77,18 @@ dist: $(VENV)/.installed
 screenshot: $(VENV)/.installed servers-installed
 	$(PY) -m sample_app.screenshot docs/_static/sample-app.png
 
-bench: $(VENV)/.installed
-	$(PY) -m tests.bench
+bench-tools-installed:
+	$(call apt_install_missing,$(BENCH_PACKAGES))
+
+# Peers and tools only the bench uses, kept out of setup.py's extras.
+$(VENV)/.bench-installed: $(VENV)/.installed bench/requirements.txt
+	$(PY) -m pip install --quiet -r bench/requirements.txt
+	touch $@
+
+# Never part of `make test`: about 9 minutes (QUICK=1: under 2). AGAINST=<rev>
+# also measures that revision's tipsessions in the same rounds.
+bench: $(VENV)/.bench-installed servers-installed bench-tools-installed
+	$(PY) -m bench $(if $(QUICK),--quick) $(if $(AGAINST),--against $(AGAINST))
 
 clean:
 	rm -rf $(VENV) dist build docs/_build .pytest_cache .mypy_cache .ruff_cache *.egg-info
