@@ -73,7 +73,12 @@ def main() -> None:
             return Context(addresses.memcached, addresses.redis_url, str(folder), f"{name}-{token}")
 
         workers = {"new": measure.Worker("new", context("new"), CHECKOUT)}
-        stack.callback(lambda: [worker.close() for worker in workers.values()])
+
+        def close_workers() -> None:
+            for worker in workers.values():
+                worker.close()
+
+        stack.callback(close_workers)
         against_label = None
         if args.against:
             against_label = against.describe(CHECKOUT, args.against)

@@ -79,7 +79,8 @@ def _webapp2_app(handler: type, config: dict[str, Any] | None = None) -> WSGIApp
         for page in ("untouched", "read", "write")
     ]
     routes.append(webapp2.Route("/seed/<size>", handler, handler_method="seed"))
-    return webapp2.WSGIApplication(routes, config=config or {})
+    app: WSGIApp = webapp2.WSGIApplication(routes, config=config or {})
+    return app
 
 
 class BareHandler(Pages, webapp2.RequestHandler):  # type: ignore[misc]
@@ -95,9 +96,9 @@ def _tipsessions_handler() -> type:
     # on sys.path first, before anything imports tipsessions.
     import tipsessions
 
-    class TipHandler(Pages, tipsessions.BaseHandler):  # type: ignore[misc]
+    class TipHandler(Pages, tipsessions.BaseHandler):
         def current(self) -> MutableMapping[str, Any]:
-            return self.session  # type: ignore[no-any-return]
+            return self.session
 
     return TipHandler
 
@@ -228,7 +229,6 @@ class Variant:
     label: str
     framework: str
     build: Callable[[Context], WSGIApp]
-    cookie_name: str = "session"
 
 
 TIPSESSIONS_BACKENDS = (
@@ -264,8 +264,8 @@ PEERS = {
             webapp2_extras_securecookie,
         ),
         Variant("peer:flask", "Flask cookie session", "flask", flask_cookie),
-        Variant("peer:beaker-cookie", "Beaker cookie", "webapp2", beaker_cookie, "beaker"),
-        Variant("peer:beaker-redis", "Beaker ext:redis", "webapp2", beaker_redis, "beaker"),
+        Variant("peer:beaker-cookie", "Beaker cookie", "webapp2", beaker_cookie),
+        Variant("peer:beaker-redis", "Beaker ext:redis", "webapp2", beaker_redis),
         Variant("peer:flask-session-redis", "Flask-Session redis", "flask", flask_session_redis),
     )
 }

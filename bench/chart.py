@@ -66,7 +66,8 @@ def draw(samples: Samples, trips: dict[str, dict[str, Trips]], path: Path) -> No
             series = [*variants, floor]
             width = 0.8 / len(series)
             for index, name in enumerate(series):
-                heights, errors = [], [[], []]
+                heights: list[float] = []
+                errors: list[list[float]] = [[], []]
                 for kind, _ in KINDS:
                     if name == floor:
                         value = _floor(samples, trips, floor, kind, size)

@@ -39,8 +39,13 @@ PACKAGES = (
 )
 # Cookie sessions are priced against the raw HMAC + JSON + base64 floor;
 # server sessions against one raw GET per round trip they make.
-COOKIE_FLOOR = ("ts:securecookie", "ts:encryptedcookie", "peer:webapp2_extras", "peer:flask")
-COOKIE_FLOOR += ("peer:beaker-cookie",)
+COOKIE_FLOOR = (
+    "ts:securecookie",
+    "ts:encryptedcookie",
+    "peer:webapp2_extras",
+    "peer:flask",
+    "peer:beaker-cookie",
+)
 SERVER_FLOOR = {
     "ts:memcache": "raw:memcache",
     "ts:redis": "raw:redis",
@@ -103,8 +108,8 @@ def overhead_table(run: Run) -> str:
             cells = [VARIANTS[variant].label, size]
             cells += [spread(summarize(samples.overhead(variant, kind, size))) for kind in KINDS]
             floor = _floor(run, variant, size)
-            write = samples.overhead(variant, "write", size)
-            cells.append(times(median_ratio(write, floor)) if floor else "–")
+            added = samples.overhead(variant, "write", size)
+            cells.append(times(median_ratio(added, floor)) if floor else "–")
             rows.append(cells)
     for size in SIZES:
         read = summarize(samples.time("raw:cookie", "read", size))

@@ -8,7 +8,7 @@ payloads, every backend, read and write), the worst row decides.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from .analysis import Samples, median_ratio
@@ -44,7 +44,7 @@ def _worst(
     name: str,
     comparison: str,
     limit: float,
-    candidates: dict[str, tuple[Figure, str | None]],
+    candidates: Mapping[str, tuple[Figure, str | None]],
 ) -> Target:
     """The target as decided by its worst row."""
     pick = min if comparison == ">=" else max
