@@ -113,7 +113,12 @@ def main() -> None:
         to_profile = sorted({t.profile_cell for t in checked if not t.met and t.profile_cell})
         step(f"profiling {len(to_profile)} paths of missed targets")
         profiles = {
-            cell: workers["new"].call(op="profile", cell=cell, n=plan.profile_requests)
+            # At most about ten batches' worth, so a slow backend's path stays quick.
+            cell: workers["new"].call(
+                op="profile",
+                cell=cell,
+                n=min(plan.profile_requests, 10 * batches[("new", cell)]),
+            )
             for cell in to_profile
         }
     run = Run(
