@@ -330,6 +330,18 @@ def _notes(run: Run) -> list[str]:
             "The machine is shared with other jobs; interleaving and pairing keep that drift "
             "out of the ratios."
         )
+    noisy = [
+        label
+        for client, label in (("raw:memcache", "pymemcache get"), ("raw:redis", "redis-py GET"))
+        if max(summarize(run.samples.time(client, "get", size)).relative_spread for size in SIZES)
+        > 0.3
+    ]
+    if noisy:
+        notes.append(
+            f"The raw client floors ({', '.join(noisy)}) spread widely: a loopback round trip "
+            "depends on whether the server's thread is awake on the other core, which on a "
+            "shared 2-core machine varies from batch to batch. Ratios against them are rough."
+        )
     if run.quick:
         notes.append(
             "QUICK=1: fewer, shorter rounds; use a full `make bench` for published figures."
