@@ -24,7 +24,6 @@ import binascii
 import hashlib
 import hmac
 import os
-import re
 import time
 import zlib
 from collections.abc import Sequence
@@ -57,7 +56,7 @@ COMPRESS_FROM = 3000
 #: servers disagree a little, and a value is never older than its issue.
 MAX_CLOCK_SKEW_MS = 60_000
 
-_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
+_BASE64URL_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
 
 
@@ -86,11 +85,14 @@ def _b64encode(data: bytes) -> str:
 
 
 def _b64decode(text: str) -> bytes:
-    if len(text) > MAX_VALUE_CHARS or not _BASE64URL.fullmatch(text):
+    if not text.isascii() or len(text) > MAX_VALUE_CHARS:
         raise BadCookie("not a cookie value of ours")
-    padded = (text + "=" * (-len(text) % 4)).encode("ascii").translate(_FROM_URLSAFE)
+    data = text.encode("ascii")
+    # Deleting the alphabet leaves what is foreign to it: faster than a regex.
+    if not data or data.translate(None, _BASE64URL_ALPHABET):
+        raise BadCookie("not a cookie value of ours")
     try:
-        return binascii.a2b_base64(padded)
+        return binascii.a2b_base64(data.translate(_FROM_URLSAFE) + b"=" * (-len(data) % 4))
     except binascii.Error as error:
         raise BadCookie("not base64") from error
 

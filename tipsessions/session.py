@@ -366,11 +366,13 @@ class Session(dict[str, Any]):
     def saved(self) -> None:
         """Called by the store after a save: the next save starts from here."""
         self._mark_clean()
-        self.new = False
-        self.regenerate_requested = False
-        self.invalidated = False
-        self._max_age_changed = False
-        self._forced = False
+        self.__dict__.update(
+            new=False,
+            regenerate_requested=False,
+            invalidated=False,
+            _max_age_changed=False,
+            _forced=False,
+        )
 
 
 _ATTRIBUTES = frozenset(Session.__annotations__)
