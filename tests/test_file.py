@@ -19,7 +19,6 @@ import pytest
 from tests.apps import Browser, build_backend
 from tipsessions import BackendUnavailable, SessionConflict
 from tipsessions.backends import WriteResult
-from tipsessions.backends import file as file_backend
 from tipsessions.backends.file import FileBackend
 from tipsessions.record import ChangeSet, Record
 
@@ -64,7 +63,8 @@ def test_folder_is_created_private_and_files_are_0600(backend: FileBackend, fold
     backend.put(key, record(a=1), TTL)
     assert mode(folder) == 0o700
     assert [p.name for p in folder.glob("tip_*")] == [f"tip_{key}.sess"]
-    assert all(mode(p) == 0o600 for p in folder.iterdir())
+    assert mode(folder / ".tip-tmp") == 0o700
+    assert all(mode(p) == 0o600 for p in folder.iterdir() if p.is_file())
     assert backend.address == str(folder)
 
 
@@ -128,7 +128,7 @@ def test_writes_leave_no_temporary_files(backend: FileBackend, folder: Path) -> 
         backend.touch(key, TTL)
     backend.delete(keys[0])
     names = {p.name for p in folder.iterdir()}
-    assert not [n for n in names if n.startswith(".tip-tmp-")]
+    assert not list((folder / ".tip-tmp").iterdir())
     assert {n for n in names if n.startswith("tip_")} == {f"tip_{k}.sess" for k in keys[1:]}
     assert backend.read(keys[1])[0] == record(n=3)
 
@@ -143,7 +143,7 @@ def test_a_failed_write_keeps_the_old_file_and_removes_its_temporary_file(
     (folder / f"tip_{blocked}.sess").mkdir()
     with pytest.raises(BackendUnavailable):
         backend.put(blocked, record(a=1), TTL)
-    assert not list(folder.glob(".tip-tmp-*"))
+    assert not list((folder / ".tip-tmp").iterdir())
     assert backend.read(key)[0] == record(a=1)
 
 
@@ -250,10 +250,8 @@ def test_through_an_app_the_file_name_is_a_hash_not_the_session_id(folder: Path)
     assert not list(folder.glob("tip_*.sess"))
 
 
-def test_a_lock_held_past_the_timeout_is_a_conflict_and_writes_nothing(
-    backend: FileBackend, folder: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(file_backend, "LOCK_TIMEOUT", 0.3)
+def test_a_lock_held_past_the_timeout_is_a_conflict_and_writes_nothing(folder: Path) -> None:
+    backend = make_backend(path=str(folder), lock_timeout=0.3)
     key = new_key()
     backend.put(key, record(a=1), TTL)
     # Another process stuck while holding the session's lock stripe.

@@ -70,22 +70,29 @@ def session_files(folder: Path) -> set[str]:
 def test_file_purge_removes_exactly_the_expired(folder: Path, file_config: dict[str, Any]) -> None:
     live, expired = fill(server_backend(file_config, "file"), live=4, expired=7)
     expire_files(folder, expired)
-    stale_temp = folder / ".tip-tmp-crashed"
-    stale_temp.write_text("{}")
-    old = time.time() - 2 * 3600
-    os.utime(stale_temp, (old, old))
-    fresh_temp = folder / ".tip-tmp-writing"
-    fresh_temp.write_text("{}")
     seen: list[tuple[int, int | None]] = []
 
     assert purge(file_config, "file", batch_size=3, progress=lambda *p: seen.append(p)) == 7
     assert session_files(folder) == live
     assert seen == [(0, 7), (3, 7), (6, 7), (7, 7)]
-    assert not stale_temp.exists()
-    assert fresh_temp.exists()
     # Idempotent: nothing left to do.
     assert purge(file_config, "file") == 0
     assert session_files(folder) == live
+
+
+def test_file_purge_removes_temporary_files_whose_writer_is_gone(folder: Path) -> None:
+    config = app_config(file={"path": str(folder), "lock_timeout": 0.2})
+    fill(server_backend(config, "file"), live=1, expired=0)
+    orphans = [folder / ".tip-tmp" / "w-crashed", folder / ".tip-tmp-from-0.1.0"]
+    for orphan in orphans:
+        orphan.write_text("{}")
+    time.sleep(0.3)  # older than the lock timeout now
+    fresh = folder / ".tip-tmp" / "w-writing"
+    fresh.write_text("{}")
+
+    assert purge(config, "file") == 0
+    assert [orphan.exists() for orphan in orphans] == [False, False]
+    assert fresh.exists()
 
 
 def test_file_purge_of_a_folder_not_created_yet_purges_nothing(

@@ -74,6 +74,8 @@ DEFAULTS: dict[str, Any] = {
         "path": None,
         #: File name of a session; ``%s`` receives a hash of its id.
         "filename_template": "tip_%s.sess",
+        #: Seconds a save waits for another writer's lock before giving up.
+        "lock_timeout": 10.0,
     },
     "memcache": {
         #: ``"host:port"`` strings; several spread sessions by hashing.
@@ -333,6 +335,7 @@ def _check_section(name: str, section: dict[str, Any], where: str) -> None:
             raise ConfigError(
                 f"{where}.filename_template", "must be a file name with exactly one %s"
             )
+        timeout("lock_timeout")
     elif name == "memcache":
         servers = section["servers"]
         if isinstance(servers, str):

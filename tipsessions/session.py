@@ -51,6 +51,7 @@ class Session(dict[str, Any]):
     regenerate_requested: bool
     invalidated: bool
     _max_age: int | None
+    _degraded: bool
     _max_age_changed: bool
     _forced: bool
     _flashes: dict[str, list[FlashEntry]]
@@ -61,7 +62,9 @@ class Session(dict[str, Any]):
     _flashes_added: dict[str, list[FlashEntry]]
     _flashes_read: dict[str, set[str]]
 
-    def __init__(self, record: Record | None = None, *, new: bool = True):
+    def __init__(
+        self, record: Record | None = None, *, new: bool = True, degraded: bool = False
+    ):
         record = record if record is not None else Record(created=time.time())
         super().__init__(record.data)
         # One update, not a dozen guarded assignments: this runs per session load.
@@ -69,6 +72,7 @@ class Session(dict[str, Any]):
             new=new,
             created=record.created,
             _max_age=record.max_age,
+            _degraded=degraded,
             _max_age_changed=False,
             _forced=False,
             _flashes={key: list(entries) for key, entries in record.flashes.items()},
@@ -210,6 +214,16 @@ class Session(dict[str, Any]):
         """A plain dict of the stored data (transient values left out)."""
         self._expose_all()
         return dict(dict.items(self))
+
+    @property
+    def degraded(self) -> bool:
+        """True when the backend failed and ``on_backend_error`` is "degrade".
+
+        The session was served empty instead of failing the request, and it
+        will not be saved: a handler can tell the visitor to try again
+        rather than act as if they were signed out.
+        """
+        return self._degraded
 
     # -- flashes ------------------------------------------------------------
 

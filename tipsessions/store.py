@@ -21,7 +21,7 @@ import webob
 from .backends.base import Backend, Lifetime, log_rejected
 from .config import check_cookie_name, check_seconds, merge_cookie_args
 from .cookies import BadCookie
-from .errors import BackendUnavailable, ConfigError
+from .errors import BackendUnavailable, ConfigError, SessionConflict
 from .headers import add_vary_cookie, cookie_values, make_private, write_cookies
 from .record import BROWSER_SESSION, check_json, decode_json, dumps
 from .runtime import Runtime, lifetime_of
@@ -126,11 +126,11 @@ class SessionStore:
             values = [value for value in values if "|" not in value]
         try:
             loaded = chosen.load(name, values, lifetime)
-        except BackendUnavailable as error:
+        except (BackendUnavailable, SessionConflict) as error:
             if self.settings.on_backend_error != "degrade":
                 raise
             log.error("%s; serving an empty session that will not be saved", error)
-            session = Session()
+            session = Session(degraded=True)
             self._sessions[name] = _Opened(session, chosen, None, lifetime, args, degraded=True)
             return session
         adopted = False
@@ -247,7 +247,7 @@ class SessionStore:
             modified = session.modified
             try:
                 result = opened.backend.save(name, opened.handle, session, opened.lifetime)
-            except BackendUnavailable as error:
+            except (BackendUnavailable, SessionConflict) as error:
                 if self.settings.on_backend_error != "degrade":
                     raise
                 log.error("%s; the %r session was not saved", error, name)

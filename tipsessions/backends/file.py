@@ -11,9 +11,17 @@ is dependable only there (Linux emulates it on NFS with other semantics).
   expiry time, so ``touch`` rewrites nothing (an ``os.utime`` once the
   record is known to be live), and a file whose mtime has passed reads as
   missing until ``purge`` deletes it.
-* **Atomic writes.** Data goes to a temporary file in the same folder, is
-  flushed and fsynced, then renamed over the old one with ``os.replace``, so
-  readers never lock and always see a whole record, old or new.
+* **Atomic writes.** Data goes to a temporary file in the ``.tip-tmp``
+  subfolder (the same file system), is flushed and fsynced, then renamed
+  over the old one with ``os.replace``, so readers never lock and always see
+  a whole record, old or new.
+* **Orphans.** A writer killed mid-write leaves its temporary file behind.
+  Keeping them apart in ``.tip-tmp`` makes them cheap to find: every save
+  lists that small folder and removes what is an orphan for certain. A
+  writer holds an ``flock`` on its temporary file, which the kernel releases
+  when the writer dies, so a file that is older than the lock timeout (by
+  its ctime, which ``utime`` cannot set back) and whose lock is free has no
+  writer left. ``purge`` sweeps them too.
 * **Locks.** Writers hold an exclusive ``flock`` while they read, merge and
   replace, so concurrent saves merge instead of overwriting each other.
   ``os.replace`` gives the session file a new inode, so the lock cannot be on
@@ -46,12 +54,9 @@ from .server import ServerBackend
 
 _KEY = re.compile(r"[0-9a-f]{64}")
 _LOCK_PREFIX = ".tip-lock-"
-_TEMP_PREFIX = ".tip-tmp-"
-#: A lock is held for one small local read and write; waiting this long
-#: means another process is stuck, and the save gives up.
-LOCK_TIMEOUT = 10.0
-#: Older temporary files were left by a crash mid-write; purge removes them.
-_STALE_TEMP_AGE = 3600
+#: Temporary files live in this subfolder; earlier versions left them in
+#: the folder itself under this same prefix, and ``purge`` still removes those.
+_TEMP_FOLDER = _TEMP_PREFIX = ".tip-tmp"
 
 
 class FileBackend(ServerBackend):
@@ -61,6 +66,10 @@ class FileBackend(ServerBackend):
         self.path = self.address = os.path.abspath(options.get("path") or "sessions")
         template = str(options.get("filename_template", "tip_%s.sess"))
         self._prefix, self._suffix = template.split("%s")
+        self.temp_path = os.path.join(self.path, _TEMP_FOLDER)
+        #: Seconds a save waits for its lock. A lock is held for one small
+        #: local read and write: waiting longer means another writer is stuck.
+        self.lock_timeout = float(options.get("lock_timeout", 10.0))
         self._stripes = [threading.Lock() for _ in range(256)]
 
     def _file(self, key: str) -> str:
@@ -87,9 +96,9 @@ class FileBackend(ServerBackend):
     @contextmanager
     def _locked(self, key: str) -> Iterator[str]:
         path = self._file(key)
-        deadline = time.monotonic() + LOCK_TIMEOUT
+        deadline = time.monotonic() + self.lock_timeout
         stripe = self._stripes[int(key[:2], 16)]
-        if not stripe.acquire(timeout=LOCK_TIMEOUT):
+        if not stripe.acquire(timeout=self.lock_timeout):
             raise SessionConflict(self.name, 1)
         try:
             fd = self._open_lock(key[:2])
@@ -132,25 +141,59 @@ class FileBackend(ServerBackend):
     def read(self, key: str) -> tuple[Record | None, Any]:
         return self._load(self._file(key)), None
 
+    def _temp_file(self) -> tuple[int, str]:
+        # mkstemp creates the file 0600, under the same folder so that
+        # os.replace is an atomic rename on one file system.
+        try:
+            return tempfile.mkstemp(prefix="w-", dir=self.temp_path)
+        except FileNotFoundError:
+            os.makedirs(self.temp_path, mode=0o700, exist_ok=True)
+            return tempfile.mkstemp(prefix="w-", dir=self.temp_path)
+
     def _write(self, path: str, record: Record, ttl: int) -> None:
         try:
-            # mkstemp creates the file 0600, in the same folder so that
-            # os.replace is an atomic rename on one file system.
-            fd, temp = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=self.path)
+            fd, temp = self._temp_file()
             try:
                 with os.fdopen(fd, "wb") as file:
+                    # Held until closed: tells a live writer from a dead one.
+                    fcntl.flock(file.fileno(), fcntl.LOCK_EX)
                     file.write(record.to_json())
                     file.flush()
                     expires = time.time() + ttl
                     os.utime(file.fileno(), (expires, expires))
                     os.fsync(file.fileno())
-                os.replace(temp, path)
+                    os.replace(temp, path)
             except BaseException:
                 with suppress(OSError):
                     os.unlink(temp)
                 raise
         except OSError as error:
             raise self._unavailable(error) from error
+        self._sweep(self.temp_path)
+
+    def _sweep(self, folder: str, prefix: str = "") -> None:
+        """Remove the temporary files in ``folder`` whose writer is gone.
+
+        Best effort: a file another process removes first, or one that
+        cannot be removed, is left to the next sweep.
+        """
+        cutoff = time.time() - self.lock_timeout
+        with suppress(OSError), os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.startswith(prefix) and entry.stat(follow_symlinks=False).st_ctime < cutoff:
+                    with suppress(OSError):
+                        self._remove_orphan(entry.path)
+
+    @staticmethod
+    def _remove_orphan(temp: str) -> None:
+        fd = os.open(temp, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # Temporary names are never reused, so the name still means
+            # this file, or nothing if its writer renamed it meanwhile.
+            os.unlink(temp)
+        finally:
+            os.close(fd)
 
     def _unlink(self, path: str) -> None:
         try:
@@ -192,7 +235,7 @@ class FileBackend(ServerBackend):
 
     # -- purge (python -m tipsessions purge) ----------------------------------
 
-    def _expired_keys(self, before: float, *, remove_temp: bool = False) -> Iterator[str]:
+    def _expired_keys(self, before: float) -> Iterator[str]:
         try:
             with os.scandir(self.path) as entries:
                 for entry in entries:
@@ -202,10 +245,6 @@ class FileBackend(ServerBackend):
                         with suppress(FileNotFoundError):
                             if entry.stat(follow_symlinks=False).st_mtime <= before:
                                 yield key
-                    elif remove_temp and name.startswith(_TEMP_PREFIX):
-                        with suppress(FileNotFoundError):
-                            if entry.stat().st_mtime < before - _STALE_TEMP_AGE:
-                                os.unlink(entry.path)
         except FileNotFoundError:
             return
         except OSError as error:
@@ -217,8 +256,10 @@ class FileBackend(ServerBackend):
 
     def purge_expired(self, before: float, batch_size: int) -> Iterator[int]:
         """Delete the files expired at ``before``, yielding each batch's count."""
+        self._sweep(self.temp_path)
+        self._sweep(self.path, prefix=_TEMP_PREFIX + "-")
         deleted = 0
-        for key in self._expired_keys(before, remove_temp=True):
+        for key in self._expired_keys(before):
             with self._locked(key) as path:
                 # Checked again under the lock, against a concurrent rewrite.
                 try:
