@@ -23,9 +23,11 @@ import shlex
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -778,3 +780,92 @@ def app_server(log_dir: Path, config: Path, port: int | None = None) -> ServerPr
         env={**os.environ, APP_CONFIG_ENV: str(config)},
         cwd=_REPO_ROOT,
     )
+
+
+class FlakyProxy:
+    """A TCP relay on a fixed loopback port that can drop out and come back at once.
+
+    A restart of the Datastore emulator takes seconds; a network flap in
+    front of it reproduces what the client sees (its connections reset,
+    then refused, then accepted again) in milliseconds, so a test can flap
+    a hundred times. ``down()`` closes the listener and resets every relayed
+    connection; ``up()`` listens again on the same port.
+    """
+
+    def __init__(self, target: str, host: str = LOOPBACK) -> None:
+        target_host, _, target_port = target.rpartition(":")
+        self.target = (target_host, int(target_port))
+        self.host = host
+        self.port = free_port(host)
+        self._listener: socket.socket | None = None
+        self._sockets: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self.up()
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def up(self) -> None:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((self.host, self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def down(self) -> None:
+        """Stop listening and reset every relayed connection; returns once done."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            # shutdown() wakes the accept() blocked in the other thread.
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
+            listener.close()
+        with self._lock:
+            doomed, self._sockets = self._sockets, set()
+        for sock in doomed:
+            # Linger 0: a reset, as when the server's host goes away.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def close(self) -> None:
+        self.down()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=_PROBE_TIMEOUT)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                if self._listener is not listener:
+                    client.close()
+                    upstream.close()
+                    return
+                self._sockets.update((client, upstream))
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                sink.shutdown(socket.SHUT_WR)
+            with self._lock:
+                self._sockets.discard(source)
+            with contextlib.suppress(OSError):
+                source.close()

@@ -178,11 +178,15 @@ class FileBackend(ServerBackend):
         cannot be removed, is left to the next sweep.
         """
         cutoff = time.time() - self.lock_timeout
-        with suppress(OSError), os.scandir(folder) as entries:
-            for entry in entries:
-                if entry.name.startswith(prefix) and entry.stat(follow_symlinks=False).st_ctime < cutoff:
-                    with suppress(OSError):
-                        self._remove_orphan(entry.path)
+        try:
+            with os.scandir(folder) as entries:
+                found = [entry for entry in entries if entry.name.startswith(prefix)]
+        except OSError:
+            return
+        for entry in found:
+            with suppress(OSError):
+                if entry.stat(follow_symlinks=False).st_ctime < cutoff:
+                    self._remove_orphan(entry.path)
 
     @staticmethod
     def _remove_orphan(temp: str) -> None:

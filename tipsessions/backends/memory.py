@@ -38,7 +38,11 @@ class MemoryBackend(ServerBackend):
             del self._entries[key]
             return None
         self._entries.move_to_end(key)
-        return Record.from_json(raw)
+        try:
+            return Record.from_json(raw)
+        except ValueError as error:
+            self.log_undecodable(f"under {key!r}", type(error).__name__)
+            return None
 
     def _set(self, key: str, record: Record, ttl: int) -> None:
         self._entries[key] = (time.time() + ttl, record.to_json())
