@@ -26,7 +26,6 @@ would add a round trip to the request that sends it.
 
 from __future__ import annotations
 
-import json
 import threading
 import weakref
 from collections.abc import Iterator, Mapping
@@ -38,7 +37,7 @@ from redis.exceptions import RedisClusterException, RedisError, ResponseError
 
 from ..cookies import Keyring
 from ..errors import BackendUnavailable
-from ..record import ChangeSet, FlashEntry, Record, dumps
+from ..record import ChangeSet, FlashEntry, Record, decode_json, dumps
 from .base import WriteResult
 from .redis_client import topology
 from .server import ServerBackend, storage_digest
@@ -135,7 +134,7 @@ class RedisBackend(ServerBackend):
             return None, None
         try:
             return decode(fields), None
-        except (KeyError, TypeError, ValueError) as error:
+        except ValueError as error:
             return self._undecodable(key, type(error).__name__)
 
     def put(self, key: str, record: Record, ttl: int) -> None:
@@ -235,22 +234,31 @@ def encode(record: Record) -> dict[Any, Any]:
 
 
 def decode(fields: Mapping[bytes, bytes]) -> Record:
-    """The record of a hash; KeyError, TypeError or ValueError when malformed."""
+    """The record of a hash; :class:`ValueError`, and only that, when malformed.
+
+    What Redis returns is untrusted like a cookie: every JSON field goes
+    through the same decoder, with the same limits.
+    """
     if fields.get(b"t") == b"1":
         return Record(tombstone=True)
-    created = float(fields[b"c"])
-    max_age = int(fields[b"m"]) if b"m" in fields else None
+    created = decode_json(fields.get(b"c", b""))
+    if not isinstance(created, (int, float)) or isinstance(created, bool):
+        raise ValueError("the creation time is a number")
+    max_age = decode_json(fields[b"m"]) if b"m" in fields else None
+    if max_age is not None and (type(max_age) is not int or max_age < 0):
+        raise ValueError("the lifetime is whole seconds")
     data: dict[str, Any] = {}
     flashes: list[tuple[int, str, FlashEntry]] = []
     for name, value in fields.items():
         kind, _, rest = name.partition(b":")
         if kind == b"d":
-            data[rest.decode()] = json.loads(value)
+            data[rest.decode()] = decode_json(value)
         elif kind == b"f":
             order, _, payload = value.partition(b" ")
-            flash_key, flash_value, level = json.loads(payload)
-            if not isinstance(flash_key, str):
-                raise TypeError("a flash key is a string")
+            flash = decode_json(payload)
+            if not (isinstance(flash, list) and len(flash) == 3 and isinstance(flash[0], str)):
+                raise ValueError("a flash is [key, value, level]")
+            flash_key, flash_value, level = flash
             flashes.append((int(order), flash_key, [rest.decode(), flash_value, level]))
     grouped: dict[str, list[FlashEntry]] = {}
     for _, flash_key, entry in sorted(flashes, key=lambda flash: flash[0]):
