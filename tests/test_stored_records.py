@@ -20,9 +20,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
 from google.cloud import datastore
-import hypothesis
 from hypothesis import given
 from hypothesis import strategies as st
 
