@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-pytest_plugins = ["tests.server_fixtures"]
+pytest_plugins = ["tests.server_fixtures", "tests.fault_figures"]
 
 COOKIE_BACKENDS = ["securecookie", "encryptedcookie"]
 SERVER_BACKENDS = ["memory", "file", "memcache", "redis", "datastore"]

@@ -835,6 +835,12 @@ class FlakyProxy:
     def close(self) -> None:
         self.down()
 
+    def fds(self) -> set[int]:
+        """The descriptors of the relay's own sockets, for tests that count a process's."""
+        with self._lock:
+            sockets = [*self._sockets, *([self._listener] if self._listener else [])]
+        return {sock.fileno() for sock in sockets} - {-1}
+
     def _accept(self, listener: socket.socket) -> None:
         while True:
             try:

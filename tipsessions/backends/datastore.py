@@ -23,10 +23,10 @@ Quirks this module works around:
   one-second cap. Even so, a request that arrives while the channel waits
   out its backoff fails at once with "failed to connect to all addresses",
   and the wait can outlast a short timeout: with a 0.3 s timeout, 20 of 30
-  first requests after a flap failed. So a request answered UNAVAILABLE
-  moves the backend to a fresh channel, with a subchannel of its own, and
-  tries again within the same deadline. The old channel is closed once any
-  call still on it has met its deadline.
+  first requests after a flap failed. So a request that fails
+  to connect moves the backend to a fresh channel, with a subchannel of its
+  own, and tries again within the same deadline. The old channel is closed
+  once any call still on it has met its deadline.
 * ``update`` and ``touch`` are read-modify-write transactions. The
   transaction begins with its read (``begin_later``), so the common case
   is two requests, and a contended one is retried with jittered backoff.
@@ -125,16 +125,15 @@ class DatastoreBackend(ServerBackend):
             raise ConfigError(f"tipsessions.{name}.project", str(error)) from error
         self.address = emulator or f"datastore.googleapis.com (project {self.client.project})"
         self._emulator = bool(emulator)
-        #: Open channels, each with the time after which it may be closed
-        #: (``None`` for the one in use).
-        self._channels: list[list[Any]] = []
         self._channel_lock = threading.Lock()
         self._channel_born = 0.0
+        #: The channel in use, in a list that the finalizer below shares.
+        self._channel: list[grpc.Channel] = []
         if self.client._use_grpc:
             self._new_channel()
-        # Applications have no shutdown hook: close the channels when the
-        # backend goes away instead of leaving them to the collector.
-        weakref.finalize(self, _close_channels, self._channels)
+        # Applications have no shutdown hook: close the channel when the
+        # backend goes away instead of leaving it to the collector.
+        weakref.finalize(self, _close_channels, self._channel)
 
     def _new_channel(self) -> None:
         """Send the next requests over a new gRPC channel; no connection is made yet."""
@@ -149,22 +148,21 @@ class DatastoreBackend(ServerBackend):
             transport=DatastoreGrpcTransport(channel=channel),
             client_info=self.client._client_info,
         )
-        now = time.monotonic()
-        kept = []
-        for entry in self._channels:
-            if entry[1] is None:
-                # Calls still on it end by their deadline; give them that.
-                entry[1] = now + self.timeout + 1
-            if entry[1] < now:
-                entry[0].close()
-            else:
-                kept.append(entry)
-        self._channels[:] = [*kept, [channel, None]]
-        self._channel_born = now
+        for old in self._channel:
+            # Closing cancels the calls still on it: let them meet their deadline first.
+            closer = threading.Timer(self.timeout + 0.1, old.close)
+            closer.daemon = True
+            closer.start()
+        self._channel[:] = [channel]
+        self._channel_born = time.monotonic()
 
-    def _refresh_channel(self) -> None:
-        """Move to a fresh channel, unless another thread just did."""
-        if not self.client._use_grpc:
+    def _refresh_channel(self, error: Exception) -> None:
+        """Move to a fresh channel after a failed connect, unless another thread just did.
+
+        Only a failed connect: an UNAVAILABLE answered by the service
+        itself says nothing against the channel.
+        """
+        if not self.client._use_grpc or "failed to connect" not in str(error):
             return
         with self._channel_lock:
             if time.monotonic() - self._channel_born >= _FRESH_CHANNEL_AGE:
@@ -181,10 +179,10 @@ class DatastoreBackend(ServerBackend):
         while True:
             try:
                 return call(*args, retry=_NO_RETRY, timeout=deadline - time.monotonic(), **kwargs)
-            except api_exceptions.ServiceUnavailable:
+            except api_exceptions.ServiceUnavailable as error:
                 if time.monotonic() + delay >= deadline:
                     raise
-                self._refresh_channel()
+                self._refresh_channel(error)
                 time.sleep(delay)
                 delay = min(delay * 2, 0.2)
 
@@ -316,6 +314,6 @@ class DatastoreBackend(ServerBackend):
             yield len(keys)
 
 
-def _close_channels(channels: list[list[Any]]) -> None:
-    for channel, _ in channels:
+def _close_channels(channels: list[grpc.Channel]) -> None:
+    for channel in channels:
         channel.close()
