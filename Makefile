@@ -11,7 +11,7 @@ TEST_PACKAGES := memcached redis-server redis-tools chromium
 # What `make bench` adds: the HTTP load generator.
 BENCH_PACKAGES := wrk
 
-.PHONY: run test test-only lint typecheck docs dist screenshot bench servers-installed bench-tools-installed clean
+.PHONY: run test test-only lint typecheck docs dist screenshot bench fuzz servers-installed bench-tools-installed clean
 
 $(VENV)/.installed: setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,12 +53,13 @@ servers-installed:
 test: $(VENV)/.installed servers-installed
 	$(MAKE) lint typecheck test-only
 
-test-only: $(VENV)/.installed
+# The suite runs the fuzzer for a few seconds too, so it needs atheris.
+test-only: $(VENV)/.installed $(VENV)/.fuzz-installed
 	$(PY) -m pytest
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check tipsessions tests sample_app config bench
-	$(VENV)/bin/ruff format --check tipsessions tests sample_app config bench
+	$(VENV)/bin/ruff check tipsessions tests sample_app config bench fuzz
+	$(VENV)/bin/ruff format --check tipsessions tests sample_app config bench fuzz
 
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
@@ -76,6 +77,17 @@ dist: $(VENV)/.installed
 
 screenshot: $(VENV)/.installed servers-installed
 	$(PY) -m sample_app.screenshot docs/_static/sample-app.png
+
+# atheris is for fuzzing only, kept out of the package's extras.
+$(VENV)/.fuzz-installed: $(VENV)/.installed fuzz/requirements.txt
+	$(PY) -m pip install --quiet -r fuzz/requirements.txt
+	touch $@
+
+# Coverage-guided fuzzing of every decoding path, for FUZZ_SECONDS (default
+# 600); prints executions and crashes, and fails on a crash.
+FUZZ_SECONDS ?= 600
+fuzz: $(VENV)/.fuzz-installed
+	$(PY) fuzz/run.py --seconds $(FUZZ_SECONDS)
 
 bench-tools-installed:
 	$(call apt_install_missing,$(BENCH_PACKAGES))

@@ -85,3 +85,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line(
             "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True))
         )
+    for row in _rows:
+        for note in row.notes:
+            terminalreporter.write_line(f"{row.backend}, {row.fault}: {note}")

@@ -16,7 +16,9 @@ from typing import Any
 
 import pytest
 
-from tests.apps import Browser, build_backend
+from tests.apps import Browser, build_backend, stored_key
+from tests.fault_figures import Figures
+from tests.fault_figures import record as record_figures
 from tipsessions import BackendUnavailable, SessionConflict
 from tipsessions.backends import WriteResult
 from tipsessions.backends.file import FileBackend
@@ -263,3 +265,73 @@ def test_a_lock_held_past_the_timeout_is_a_conflict_and_writes_nothing(folder: P
         assert time.monotonic() - started < 3
     assert caught.value.backend == "file"
     assert backend.read(key)[0] == record(a=1)
+
+
+KILLER = """
+import os, random, signal, sys, time
+from tests.test_file import make_backend
+from tipsessions.record import Record
+folder, kills = sys.argv[1], int(sys.argv[2])
+backend = make_backend(path=folder, lock_timeout=0.2)
+keys = ["%064x" % n for n in range(4)]
+large = Record(data={"blob": "x" * 200_000}, created=1)
+for _ in range(kills):
+    writer = os.fork()
+    if writer == 0:
+        while True:
+            backend.put(random.choice(keys), large, 3600)
+    time.sleep(random.uniform(0.002, 0.02))
+    os.kill(writer, signal.SIGKILL)
+    os.waitpid(writer, 0)
+"""
+
+
+def test_writers_killed_mid_save_leave_nothing_behind_the_next_save(folder: Path) -> None:
+    figures = record_figures(Figures("file", "writer SIGKILLed mid-save"))
+    root = Path(__file__).resolve().parent.parent
+    kills = 200
+    subprocess.run([sys.executable, "-c", KILLER, str(folder), str(kills)], cwd=root, check=True)
+    figures.cases = kills
+    left = len(list((folder / ".tip-tmp").iterdir()))
+    # Whole records only: every session file decodes.
+    for path in folder.glob("tip_*.sess"):
+        assert Record.from_json(path.read_bytes()).data["blob"] == "x" * 200_000
+    time.sleep(0.3)  # the orphans are older than the lock timeout now
+    browser = Browser(default_backend="file", file={"path": str(folder), "lock_timeout": 0.2})
+    browser(lambda h: h.session.__setitem__("user", "ada"))
+    figures.orphans = len(list((folder / ".tip-tmp").iterdir()))
+    figures.notes.append(f"{left} temporary files left by {kills} kills, before the next save")
+    assert figures.orphans == 0
+
+
+def test_a_temporary_file_whose_writer_still_holds_it_is_kept(folder: Path) -> None:
+    backend = make_backend(path=str(folder), lock_timeout=0.2)
+    backend.put(new_key(), record(a=1), TTL)
+    writing = folder / ".tip-tmp" / "w-slow-writer"
+    with open(writing, "wb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        time.sleep(0.3)
+        backend.put(new_key(), record(a=1), TTL)
+        assert writing.exists()
+    backend.put(new_key(), record(a=1), TTL)
+    assert not writing.exists()
+
+
+def test_under_degrade_a_lock_timeout_is_an_outage(
+    folder: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    browser = Browser(
+        default_backend="file",
+        file={"path": str(folder), "lock_timeout": 0.2},
+        on_backend_error="degrade",
+    )
+    browser(lambda h: h.session.__setitem__("user", "ada"))
+    key = stored_key(browser)
+    with open(folder / f".tip-lock-{key[:2]}", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with caplog.at_level(logging.ERROR, logger="tipsessions"):
+            browser(lambda h: h.session.__setitem__("user", "bob"))
+        assert browser.set_cookies() == []
+    assert [r.name for r in caplog.records] == ["tipsessions"]
+    assert "not saved" in caplog.text
+    assert browser(lambda h: dict(h.session)) == {"user": "ada"}
