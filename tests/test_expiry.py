@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import redis
 import time_machine
 
 from tests.apps import Browser, backend_of, stored_key
@@ -71,7 +72,8 @@ def seconds_kept(backend_name: str, browser: Browser, now: float) -> float:
         return float(entity["expires"].timestamp() - now)
     if backend_name == "redis":
         # Redis counts in real time, which the frozen clock does not move.
-        return int(backend._redis.pttl(key)) / 1000
+        with redis.Redis.from_url(backend.options["url"]) as client:
+            return int(client.pttl(key)) / 1000
     server = backend._server(key)
     host, port = server.rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=5) as sock:

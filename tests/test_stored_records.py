@@ -22,6 +22,7 @@ from typing import Any
 
 import hypothesis
 import pytest
+import redis
 from google.cloud import datastore
 from hypothesis import given
 from hypothesis import strategies as st
@@ -62,14 +63,20 @@ def plant(browser: Browser, backend_name: str, raw: bytes) -> None:
         # Inside the hash layout, where the backend decodes: a session value,
         # or for the wrong schema a creation time that is not a number.
         fields = {"c": raw, "d:k": "1"} if raw.startswith(b'{"d":[') else {"c": "1", "d:k": raw}
-        backend._redis.delete(key)
-        backend._redis.hset(key, mapping={**fields, "n": 0})
+        with raw_redis(backend) as client:
+            client.delete(key)
+            client.hset(key, mapping={**fields, "n": 0})
     elif backend_name == "datastore":
         entity = datastore.Entity(backend.client.key(backend.kind, key), ("data",))
         entity.update(data=raw, expires=backend_expiry(expires), tombstone=False)
         backend.client.put(entity)
     else:
         raise AssertionError(backend_name)
+
+
+def raw_redis(backend: Any) -> redis.Redis:
+    """A plain client of the backend's server, to write what the backend never would."""
+    return redis.Redis.from_url(backend.options["url"])
 
 
 def backend_expiry(timestamp: float) -> datetime:
@@ -112,8 +119,9 @@ def test_redis_data_that_is_not_a_hash_reads_as_a_new_session(
     browser = Browser(**backend_settings("redis", request, tmp_path))
     browser(lambda h: h.session.__setitem__("user", "ada"))
     backend, key = backend_of(browser), stored_key(browser)
-    backend._redis.delete(key)
-    backend._redis.set(key, UNDECODABLE["any bytes"])
+    with raw_redis(backend) as client:
+        client.delete(key)
+        client.set(key, UNDECODABLE["any bytes"])
     with caplog.at_level(logging.DEBUG, logger="tipsessions"):
         assert browser(lambda h: (h.session.new, dict(h.session))) == (True, {})
     assert len(caplog.records) == 1
