@@ -526,3 +526,10 @@ def test_after_a_restart_dead_pooled_connections_fail_no_request(target: Target)
     target.start()
     # Every pooled connection is dead now; none of them may fail a request.
     assert browser(lambda h: (h.session.new, dict(h.session))) == (True, {})
+
+
+def test_degraded_is_false_on_a_served_session_and_read_only(tmp_path: Path) -> None:
+    browser = Browser(default_backend="file", file={"path": str(tmp_path)})
+    assert browser(lambda h: h.session.degraded) is False
+    error = browser.fail(lambda h: setattr(h.session, "degraded", True))
+    assert isinstance(error, AttributeError)
