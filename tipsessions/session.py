@@ -62,9 +62,7 @@ class Session(dict[str, Any]):
     _flashes_added: dict[str, list[FlashEntry]]
     _flashes_read: dict[str, set[str]]
 
-    def __init__(
-        self, record: Record | None = None, *, new: bool = True, degraded: bool = False
-    ):
+    def __init__(self, record: Record | None = None, *, new: bool = True, degraded: bool = False):
         record = record if record is not None else Record(created=time.time())
         super().__init__(record.data)
         # One update, not a dozen guarded assignments: this runs per session load.
