@@ -5,6 +5,7 @@ here.
 """
 
 from ._version import __version__ as __version__
+from .admin import revoke_user, user_sessions
 from .errors import (
     BackendUnavailable,
     ConfigError,
@@ -16,6 +17,7 @@ from .errors import (
 from .handlers import BaseHandler, SessionMiddleware, SessionMixin
 from .session import Session
 from .store import SessionStore, get_store
+from .users import UserSession
 
 __all__ = [
     "BackendUnavailable",
@@ -29,5 +31,8 @@ __all__ = [
     "SessionMixin",
     "SessionStore",
     "SessionTooLarge",
+    "UserSession",
     "get_store",
+    "revoke_user",
+    "user_sessions",
 ]

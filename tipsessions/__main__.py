@@ -1,4 +1,4 @@
-"""The command line: ``python -m tipsessions {purge,keygen} ...``.
+"""The command line: ``python -m tipsessions {purge,revoke,sessions,keygen} ...``.
 
 ``purge --backend file --config myapp.config`` deletes expired sessions.
 Backends whose server expires data by itself (memcache, redis) need no
@@ -7,6 +7,11 @@ missing, until this deletes them. Run it from cron. It is idempotent: a
 second run right after the first purges nothing. The backend is built
 exactly as the application builds it, from the same configuration dict, so
 the purge reaches the sessions the application wrote.
+
+``revoke --user ID --config myapp.config`` signs a user out everywhere, as
+``tipsessions.revoke_user()`` does: for an administrator, or after an
+incident. ``--session FINGERPRINT`` ends one session only. ``sessions --user
+ID`` lists the user's live sessions and their fingerprints first.
 
 ``keygen`` prints a fresh secret for ``secret_key``.
 """
@@ -25,6 +30,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from ._version import __version__
+from .admin import revoke_session, revoke_user, user_sessions
 from .backends.base import Purgeable
 from .config import load_settings
 from .errors import ConfigError, SessionError
@@ -172,7 +178,49 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     purge_command.add_argument(
         "--backend", required=True, help="a configured backend name: file or datastore"
     )
+    _config_option(purge_command)
     purge_command.add_argument(
+        "--batch-size",
+        type=_positive,
+        default=500,
+        help="sessions deleted per batch (default: 500)",
+    )
+    revoke_command = commands.add_parser(
+        "revoke",
+        help="sign a user out everywhere, cookie sessions included",
+        description="End every session of a user (or one, with --session): server-side "
+        "sessions at once, cookie sessions within the registry's check_interval.",
+    )
+    revoke_command.add_argument("--user", required=True, help="the user id given to set_user()")
+    revoke_command.add_argument(
+        "--session",
+        metavar="FINGERPRINT",
+        help="end only this session (fingerprints are listed by the sessions command)",
+    )
+    _config_option(revoke_command)
+    sessions_command = commands.add_parser(
+        "sessions",
+        help="list a user's live sessions",
+        description="List the live sessions of a user: fingerprint, cookie name, backend, "
+        "when created and last seen (UTC), and label.",
+    )
+    sessions_command.add_argument("--user", required=True, help="the user id given to set_user()")
+    _config_option(sessions_command)
+    keygen_command = commands.add_parser(
+        "keygen",
+        help="print a fresh secret for secret_key",
+        description="Print a fresh random secret (256 bits) for the secret_key setting.",
+    )
+    return parser, {
+        "purge": purge_command,
+        "revoke": revoke_command,
+        "sessions": sessions_command,
+        "keygen": keygen_command,
+    }
+
+
+def _config_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
         "--config",
         default=os.environ.get(CONFIG_VARIABLE),
         metavar="MODULE|FILE.py[:ATTRIBUTE]",
@@ -180,18 +228,6 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "Python file (config/production.py), attribute 'config' unless named; "
         f"default: ${CONFIG_VARIABLE}",
     )
-    purge_command.add_argument(
-        "--batch-size",
-        type=_positive,
-        default=500,
-        help="sessions deleted per batch (default: 500)",
-    )
-    keygen_command = commands.add_parser(
-        "keygen",
-        help="print a fresh secret for secret_key",
-        description="Print a fresh random secret (256 bits) for the secret_key setting.",
-    )
-    return parser, {"purge": purge_command, "keygen": keygen_command}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -203,7 +239,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(new_secret())
         return 0
     if not args.config:
-        commands["purge"].error(f"--config is required when {CONFIG_VARIABLE} is not set")
+        commands[args.command].error(f"--config is required when {CONFIG_VARIABLE} is not set")
+    try:
+        if args.command == "revoke":
+            return _revoke(load_config(args.config), args.user, args.session)
+        if args.command == "sessions":
+            return _list_sessions(load_config(args.config), args.user)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except (TypeError, ValueError) as error:
+        commands[args.command].error(str(error))
+    except SessionError as error:
+        # The registry or a session backend is unreachable: worth a retry.
+        print(f"error: {error}", file=sys.stderr)
+        return 1
 
     began = time.monotonic()
     bar = ProgressBar(sys.stderr, f"purging {args.backend}") if sys.stderr.isatty() else None
@@ -223,6 +273,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     elapsed = time.monotonic() - began
     print(f"purged {purged} expired {noun} from the {args.backend} backend in {elapsed:.1f}s")
     return 0
+
+
+def _revoke(app_config: Mapping[str, Any], user_id: str, fingerprint: str | None) -> int:
+    if fingerprint is None:
+        ended = revoke_user(app_config, user_id)
+        noun = "session" if ended == 1 else "sessions"
+        print(f"revoked {ended} live {noun} of user {user_id!r}")
+    elif revoke_session(app_config, user_id, fingerprint):
+        print(f"revoked session {fingerprint} of user {user_id!r}")
+    else:
+        print(f"user {user_id!r} has no live session {fingerprint}")
+        return 1
+    return 0
+
+
+def _list_sessions(app_config: Mapping[str, Any], user_id: str) -> int:
+    found = user_sessions(app_config, user_id)
+    for entry in found:
+        created, seen = _utc(entry.created), _utc(entry.last_seen)
+        print(
+            f"{entry.fingerprint}  {entry.name} ({entry.backend})  created {created}  "
+            f"last seen {seen}  {entry.label or ''}".rstrip()
+        )
+    noun = "session" if len(found) == 1 else "sessions"
+    print(f"{len(found)} live {noun} of user {user_id!r}")
+    return 0
+
+
+def _utc(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(timestamp))
 
 
 if __name__ == "__main__":

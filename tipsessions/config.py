@@ -63,6 +63,10 @@ DEFAULTS: dict[str, Any] = {
     #: those libraries signed with one of the secrets are adopted once and
     #: re-issued in tipsessions' format. ``None`` reads only tipsessions' own.
     "legacy_cookies": None,
+    #: The user registry behind ``set_user()`` and ``revoke_user()``:
+    #: ``{"backend": <a server-side backend>, "check_interval": <seconds>}``.
+    #: ``None``: sessions cannot be bound to users.
+    "users": None,
     #: Extra or replacement backends: name -> class or ``"dotted.path"``.
     "backends": {},
     "memory": {
@@ -133,11 +137,30 @@ BACKEND_EXTRAS: dict[str, str] = {
 #: whose signed session cookies are adopted (both write the same format).
 LEGACY_FORMATS = ("webapp2_extras", "tipfy")
 
+#: Seconds a process trusts what it last read of a user's registry entry
+#: when ``users`` leaves ``check_interval`` out.
+USERS_CHECK_INTERVAL = 5
+#: Backends that cannot hold the user registry, and why.
+_NOT_A_REGISTRY = {
+    "securecookie": "a cookie backend keeps nothing on the server",
+    "encryptedcookie": "a cookie backend keeps nothing on the server",
+    "memcache": "memcached evicts entries to make room, and an evicted revocation "
+    "epoch would bring revoked cookie sessions back",
+}
+
 _COOKIE_ARG_NAMES = frozenset(DEFAULTS["cookie_args"])
 _SAMESITE_VALUES = ("Lax", "Strict", "None", None)
 # RFC 6265 token characters: anything else breaks the Set-Cookie header.
 _COOKIE_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _MIN_SECRET_BYTES = 16
+
+
+@dataclass(frozen=True)
+class UsersSettings:
+    """Where the user registry lives and how long a process trusts a read of it."""
+
+    backend: str
+    check_interval: int
 
 
 @dataclass(frozen=True)
@@ -159,6 +182,8 @@ class Settings:
     backends: Mapping[str, Any]
     #: name -> that backend's option section, defaults filled in.
     backend_options: Mapping[str, Mapping[str, Any]]
+    #: The user registry; ``None`` when not configured.
+    users: UsersSettings | None = None
 
 
 def load_settings(app_config: Mapping[str, Any] | None) -> Settings:
@@ -197,6 +222,7 @@ def load_settings(app_config: Mapping[str, Any] | None) -> Settings:
         cookie_args=merge_cookie_args(user.get("cookie_args", {}), "tipsessions.cookie_args"),
         backends=backends,
         backend_options=options,
+        users=_users(user.get("users"), backends),
     )
     return settings
 
@@ -253,6 +279,36 @@ def _legacy_cookies(value: Any) -> str | None:
             f"{value!r} is not one of None, {', '.join(map(repr, LEGACY_FORMATS))}",
         )
     return None if value is None else str(value)
+
+
+def _users(value: Any, backends: Mapping[str, Any]) -> UsersSettings | None:
+    if value is None:
+        return None
+    where = "tipsessions.users"
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            where, 'must be None or a dict such as {"backend": "redis", "check_interval": 5}'
+        )
+    for key in value:
+        if key not in ("backend", "check_interval"):
+            raise ConfigError(f"{where}.{key}", "unknown setting (a typo?)")
+    backend = value.get("backend")
+    if backend not in backends:
+        raise ConfigError(
+            f"{where}.backend",
+            f"{backend!r} is not a configured backend; the registry needs a server-side "
+            "one: redis, datastore, file or memory",
+        )
+    if backend in _NOT_A_REGISTRY:
+        raise ConfigError(
+            f"{where}.backend",
+            f"{backend!r} cannot hold the user registry: {_NOT_A_REGISTRY[backend]}; "
+            "use redis, datastore, file or memory",
+        )
+    interval = value.get("check_interval", USERS_CHECK_INTERVAL)
+    return UsersSettings(
+        str(backend), check_seconds(interval, f"{where}.check_interval", zero_ok=True)
+    )
 
 
 def check_cookie_name(value: Any, where: str) -> str:

@@ -23,6 +23,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from .binding import Binding
 from .errors import SerializationError
 
 #: A flash as stored: ``[id, value, level]``. The id lets parallel requests
@@ -210,9 +211,11 @@ class Record:
     created: float = 0
     tombstone: bool = False
     max_age: int | None = None
+    #: The user this session is bound to with ``set_user()``, if any.
+    user: Binding | None = None
 
     def is_empty(self) -> bool:
-        return not self.data and not any(self.flashes.values())
+        return not self.data and not any(self.flashes.values()) and self.user is None
 
     def to_json(self) -> bytes:
         if self.tombstone:
@@ -222,6 +225,8 @@ class Record:
             body["f"] = self.flashes
         if self.max_age is not None:
             body["m"] = self.max_age
+        if self.user is not None:
+            body["u"] = self.user.to_json()
         return dumps(body)
 
     @classmethod
@@ -245,7 +250,8 @@ class Record:
                 isinstance(e, list) and len(e) == 3 and isinstance(e[0], str) for e in entries
             ):
                 raise ValueError("flashes must be [id, value, level] lists")
-        return cls(data=data, flashes=flashes, created=created, max_age=max_age)
+        user = Binding.from_json(body["u"]) if "u" in body else None
+        return cls(data=data, flashes=flashes, created=created, max_age=max_age, user=user)
 
 
 @dataclass
@@ -258,6 +264,9 @@ class ChangeSet:
     flashes_read: dict[str, set[str]] = field(default_factory=dict)
     #: A lifetime chosen in this request with ``set_max_age()``; ``None``: unchanged.
     max_age: int | None = None
+    #: ``set_user()`` was called: ``user`` replaces the stored binding.
+    user_changed: bool = False
+    user: Binding | None = None
 
     def __bool__(self) -> bool:
         return bool(
@@ -266,6 +275,7 @@ class ChangeSet:
             or self.flashes_added
             or self.flashes_read
             or self.max_age is not None
+            or self.user_changed
         )
 
     def apply(self, record: Record) -> Record:
@@ -284,4 +294,7 @@ class ChangeSet:
             if kept:
                 flashes[key] = kept
         max_age = record.max_age if self.max_age is None else self.max_age
-        return Record(data=data, flashes=flashes, created=record.created, max_age=max_age)
+        user = self.user if self.user_changed else record.user
+        return Record(
+            data=data, flashes=flashes, created=record.created, max_age=max_age, user=user
+        )

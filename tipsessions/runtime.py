@@ -21,6 +21,7 @@ from .config import BACKEND_EXTRAS, BUILTIN_BACKENDS, Settings, load_settings
 from .cookies import Keyring
 from .errors import ConfigError
 from .legacy import LegacyCookies
+from .users import build_registry
 
 _RUNTIME_KEY = "tipsessions.runtime"
 _lock = threading.Lock()
@@ -50,6 +51,8 @@ class Runtime:
         # Build the default backend now, so a missing extra or a bad class
         # is reported when the first store is built, not mid-request.
         self.backend(settings.default_backend)
+        #: The user registry behind ``set_user()``; ``None`` without ``users``.
+        self.users = build_registry(settings, self.backend)
 
     @classmethod
     def of(cls, app: webapp2.WSGIApplication) -> Runtime:

@@ -15,6 +15,8 @@ import time
 from collections.abc import ItemsView, Iterator, Mapping, ValuesView
 from typing import Any
 
+from .binding import Binding
+from .errors import ConfigError
 from .record import BROWSER_SESSION, ChangeSet, FlashEntry, Record, check_json, new_flash_id
 
 _MISSING: Any = object()
@@ -61,6 +63,11 @@ class Session(dict[str, Any]):
     _touched: set[str]
     _flashes_added: dict[str, list[FlashEntry]]
     _flashes_read: dict[str, set[str]]
+    #: The user bound with ``set_user()``, and whether this request changed it.
+    _binding: Binding | None
+    _binding_changed: bool
+    #: Set by the store when ``users`` is configured: what ``set_user()`` calls.
+    _users: Any = None
 
     def __init__(self, record: Record | None = None, *, new: bool = True, degraded: bool = False):
         record = record if record is not None else Record(created=time.time())
@@ -82,6 +89,8 @@ class Session(dict[str, Any]):
             _touched=set(),
             _flashes_added={},
             _flashes_read={},
+            _binding=record.user,
+            _binding_changed=False,
         )
 
     @property
@@ -282,6 +291,8 @@ class Session(dict[str, Any]):
         self.created = time.time()
         self._max_age = None
         self._max_age_changed = False
+        self._binding = None
+        self._binding_changed = False
         self._mark_clean()
 
     def set_max_age(self, seconds: int | None) -> None:
@@ -299,6 +310,28 @@ class Session(dict[str, Any]):
         self._max_age = BROWSER_SESSION if seconds is None else seconds
         self._max_age_changed = True
 
+    def set_user(self, user_id: str | None, *, label: str | None = None) -> None:
+        """Bind this session to a user, so that it can be listed and revoked.
+
+        Call it at sign-in, after :meth:`regenerate_id`. ``user_id`` is a
+        non-empty string; ``None`` unbinds the session. ``label`` names the
+        device on a "your devices" page (a browser and its system, say).
+        Needs the ``users`` setting (see "Signing out everywhere" in the docs).
+        """
+        if self._users is None:
+            raise ConfigError(
+                "tipsessions.users",
+                'set_user() needs the user registry: configure "users": '
+                '{"backend": "redis", "check_interval": 5} (any server-side backend)',
+            )
+        self._binding = self._users.bind(user_id, label)
+        self._binding_changed = True
+
+    @property
+    def user_id(self) -> str | None:
+        """The user this session is bound to with :meth:`set_user`, or ``None``."""
+        return None if self._binding is None else self._binding.user_id
+
     # -- what the backend reads when saving ---------------------------------
 
     @property
@@ -314,6 +347,7 @@ class Session(dict[str, Any]):
             or self._flashes_added
             or self._flashes_read
             or self._max_age_changed
+            or self._binding_changed
             or self.regenerate_requested
             or self.invalidated
         ):
@@ -350,6 +384,8 @@ class Session(dict[str, Any]):
             flashes_added={k: list(v) for k, v in self._flashes_added.items()},
             flashes_read={k: set(v) for k, v in self._flashes_read.items()},
             max_age=self.max_age if self._max_age_changed else None,
+            user_changed=self._binding_changed,
+            user=self._binding,
         )
 
     def _changed_since_load(self, key: str, value: Any) -> bool:
@@ -373,6 +409,7 @@ class Session(dict[str, Any]):
             flashes=flashes,
             created=self.created,
             max_age=self.max_age,
+            user=self._binding,
         )
 
     def saved(self) -> None:
@@ -383,6 +420,7 @@ class Session(dict[str, Any]):
             regenerate_requested=False,
             invalidated=False,
             _max_age_changed=False,
+            _binding_changed=False,
             _forced=False,
         )
 

@@ -26,6 +26,10 @@ from .headers import add_vary_cookie, cookie_values, make_private, write_cookies
 from .record import BROWSER_SESSION, check_json, decode_json, dumps
 from .runtime import Runtime, lifetime_of
 from .session import Session
+from .users import UserSession, admitted, after_save, attach
+from .users import revoke_session as _revoke_session
+from .users import revoke_user as _revoke_user
+from .users import user_sessions as _user_sessions
 
 log = logging.getLogger("tipsessions")
 
@@ -126,12 +130,15 @@ class SessionStore:
             values = [value for value in values if "|" not in value]
         try:
             loaded = chosen.load(name, values, lifetime)
+            revoked = runtime.users is not None and not admitted(runtime.users, loaded, chosen)
         except (BackendUnavailable, SessionConflict) as error:
             if self.settings.on_backend_error != "degrade":
                 raise
             log.error("%s; serving an empty session that will not be saved", error)
             session = Session(degraded=True)
             self._sessions[name] = _Opened(session, chosen, None, lifetime, args, degraded=True)
+            if runtime.users is not None:
+                attach(self, name, session, False)
             return session
         adopted = False
         if loaded.record is not None:
@@ -144,6 +151,8 @@ class SessionStore:
         self._sessions[name] = _Opened(
             session, chosen, loaded.handle, lifetime, args, False, adopted
         )
+        if runtime.users is not None:
+            attach(self, name, session, revoked)
         return session
 
     def _adopt_legacy(
@@ -170,6 +179,22 @@ class SessionStore:
         if opened is None or opened.degraded:
             return None
         return opened.backend.fingerprint(opened.handle)
+
+    def user_sessions(self, user_id: str) -> list[UserSession]:
+        """The user's live sessions, most recently used first, for a "your devices" page."""
+        return _user_sessions(self, user_id)
+
+    def revoke_user(self, user_id: str, keep_current: bool = False) -> int:
+        """End every session of the user, cookie sessions included; return how many.
+
+        ``keep_current`` keeps this request's own session ("sign out my other
+        devices").
+        """
+        return _revoke_user(self, user_id, keep_current)
+
+    def revoke_session(self, user_id: str, fingerprint: str) -> bool:
+        """End one session of the user, named by its fingerprint; False if none was live."""
+        return _revoke_session(self, user_id, fingerprint)
 
     def _cookie_args(self, given: Mapping[str, Any] | None, where: str) -> Mapping[str, Any]:
         if not given:
@@ -252,6 +277,8 @@ class SessionStore:
                     raise
                 log.error("%s; the %r session was not saved", error, name)
                 continue
+            if self.runtime.users is not None:
+                result = after_save(self, name, opened, result)
             if modified:
                 session.saved()
             if result.changes_cookie:

@@ -71,6 +71,8 @@ class _Seen(NamedTuple):
 
 
 class MemcacheBackend(ServerBackend):
+    evicts = True
+
     def __init__(self, name: str, options: Mapping[str, Any], keyring: Keyring) -> None:
         super().__init__(name, options, keyring)
         servers = list(options["servers"])

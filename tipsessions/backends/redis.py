@@ -16,6 +16,8 @@ trip, with no read-modify-write race:
   hash ``{t: 1}``. The scripts give up without ``c``, so a save never brings
   back a session that was invalidated, regenerated or expired, and a touch
   never lengthens a tombstone's grace.
+* ``u`` holds the user a session is bound to (``set_user()``), as JSON; it
+  counts as content, so a bound session with no data is kept.
 
 Timeouts are explicit and redis-py retries only a dropped connection, once
 and at once: its default retries with backoff would turn a hung server into
@@ -35,6 +37,7 @@ from typing import Any, NamedTuple, cast
 from redis.commands.core import Script
 from redis.exceptions import RedisClusterException, RedisError, ResponseError
 
+from ..binding import Binding
 from ..cookies import Keyring
 from ..errors import BackendUnavailable
 from ..record import ChangeSet, FlashEntry, Record, decode_json, dumps
@@ -150,6 +153,11 @@ class RedisBackend(ServerBackend):
         sets = [(f"d:{name}", dumps(value)) for name, value in changes.updates.items()]
         if changes.max_age is not None:
             sets.append(("m", str(changes.max_age).encode()))
+        if changes.user_changed:
+            if changes.user is None:
+                deletes.append("u")
+            else:
+                sets.append(("u", dumps(changes.user.to_json())))
         adds = [
             (f"f:{entry[0]}", dumps([flash_key, entry[1], entry[2]]))
             for flash_key, entries in changes.flashes_added.items()
@@ -229,6 +237,8 @@ def encode(record: Record) -> dict[Any, Any]:
     fields["n"] = order
     if record.max_age is not None:
         fields["m"] = record.max_age
+    if record.user is not None:
+        fields["u"] = dumps(record.user.to_json())
     fields.update((f"d:{name}", dumps(value)) for name, value in record.data.items())
     return fields
 
@@ -247,6 +257,7 @@ def decode(fields: Mapping[bytes, bytes]) -> Record:
     max_age = decode_json(fields[b"m"]) if b"m" in fields else None
     if max_age is not None and (type(max_age) is not int or max_age < 0):
         raise ValueError("the lifetime is whole seconds")
+    user = Binding.from_json(decode_json(fields[b"u"])) if b"u" in fields else None
     data: dict[str, Any] = {}
     flashes: list[tuple[int, str, FlashEntry]] = []
     for name, value in fields.items():
@@ -263,4 +274,4 @@ def decode(fields: Mapping[bytes, bytes]) -> Record:
     grouped: dict[str, list[FlashEntry]] = {}
     for _, flash_key, entry in sorted(flashes, key=lambda flash: flash[0]):
         grouped.setdefault(flash_key, []).append(entry)
-    return Record(data=data, flashes=grouped, created=created, max_age=max_age)
+    return Record(data=data, flashes=grouped, created=created, max_age=max_age, user=user)

@@ -82,6 +82,9 @@ class ServerBackend(Backend):
 
     #: Where the server is, for :class:`~tipsessions.BackendUnavailable`.
     address: str = "(in process)"
+    #: True when the server may drop live records to make room (memcached):
+    #: such a backend cannot hold the user registry.
+    evicts: bool = False
 
     @abstractmethod
     def read(self, key: str) -> tuple[Record | None, Any]:
