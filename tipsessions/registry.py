@@ -77,6 +77,17 @@ class Entry:
     def live(self, now: float) -> bool:
         return self.until is None or self.until > now
 
+    def stored(self) -> dict[str, Any]:
+        """The record keys that hold this entry."""
+        s_key, k_key, t_key = entry_keys(self.fingerprint)
+        keys: dict[str, Any] = {
+            s_key: {"n": self.name, "b": self.backend, "c": self.created, "l": self.label},
+            t_key: [self.seen, self.until],
+        }
+        if self.key is not None:
+            keys[k_key] = self.key
+        return keys
+
 
 @dataclass(frozen=True)
 class UserRecord:
@@ -207,25 +218,24 @@ class Registry:
         known = self.fetch(binding.user_id)
         return known is not None and known.admits(binding)
 
-    def register(
-        self, binding: Binding, entry: Mapping[str, Any], key: str | None, until: float | None
-    ) -> None:
-        """Write a newly bound session's entry, pruning what is long dead."""
-        now = time.time()
-        s_key, k_key, t_key = entry_keys(binding.fingerprint)
-        updates: dict[str, Any] = {s_key: dict(entry), t_key: [now, until]}
-        if key is not None:
-            updates[k_key] = key
+    def register(self, binding: Binding, entry: Entry) -> None:
+        """Write a newly bound session's entry, pruning what is long dead.
+
+        This process then knows the entry without reading it back: the read
+        that gave the binding its epoch is a moment old.
+        """
         with self._lock:
             remembered = self._read.get(binding.user_id)
-        pruned = remembered[1].prunable(now) if remembered and remembered[1] else set()
-        self._write(
-            binding.user_id,
-            ChangeSet(updates=updates, deleted=pruned - updates.keys()),
-            create_with=binding.epoch,
+        known = remembered[1] if remembered else None
+        updates = entry.stored()
+        pruned = known.prunable(entry.seen) if known else set()
+        changes = ChangeSet(updates=updates, deleted=pruned - updates.keys())
+        self._write(binding.user_id, changes, create_with=binding.epoch)
+        base = known or UserRecord(binding.epoch, {})
+        self._remember(
+            binding.user_id, replace(base, entries={**base.entries, entry.fingerprint: entry})
         )
-        self._drop(binding.user_id)
-        self._mark_reported(binding.fingerprint, now)
+        self._mark_reported(binding.fingerprint, entry.seen)
 
     def move(self, binding: Binding, key: str) -> None:
         """A server-side session moved to a new storage key (``regenerate_id()``)."""

@@ -196,15 +196,20 @@ def after_save(store: SessionStore, name: str, opened: _Opened, result: SaveResu
         if old is not None and (new is None or new.fingerprint != old.fingerprint):
             registry.forget(old)
         if new is not None and stored:
-            until = _until(opened, session, time.time(), registry.report_interval)
+            now = time.time()
+            until = _until(opened, session, now, registry.report_interval)
             if old is None or new.fingerprint != old.fingerprint:
-                entry = {
-                    "n": name,
-                    "b": opened.backend.name,
-                    "c": session.created,
-                    "l": binder.label,
-                }
-                registry.register(new, entry, key, until)
+                entry = Entry(
+                    new.fingerprint,
+                    name,
+                    opened.backend.name,
+                    session.created,
+                    binder.label,
+                    key,
+                    now,
+                    until,
+                )
+                registry.register(new, entry)
             elif key != binder.key and key is not None:
                 registry.move(new, key)
             else:
