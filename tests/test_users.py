@@ -25,6 +25,7 @@ import tipsessions
 from tests.apps import SECRET, CallCounter, ScriptHandler
 from tests.conftest import backend_settings
 from tests.servers import ServerProcess, redis_url
+from tests.test_command_line import run
 from tipsessions import BackendUnavailable, ConfigError, UserSession
 from tipsessions.backends.base import ServerBackend
 from tipsessions.cookies import Keyring
@@ -707,3 +708,50 @@ def test_outside_a_request_list_and_revoke(servers_settings: dict[str, Any]) -> 
     assert devices[1].run(whoami("memcache")) is None
     assert tipsessions.revoke_user(site.app_config, "ada") == 2
     assert tipsessions.user_sessions(site.app_config, "ada") == []
+
+
+def test_the_command_line_lists_and_revokes(tmp_path: Path) -> None:
+    settings = {
+        "file": {"path": str(tmp_path / "sessions")},
+        # This process reads the registry on every request: no wait for a cache.
+        "users": {"backend": "file", "check_interval": 0},
+    }
+    config_file = tmp_path / "app_config.py"
+    config_file.write_text(
+        f"config = {{'tipsessions': {{'secret_key': {SECRET!r}, **{settings!r}}}}}\n"
+    )
+    site = Site(settings)
+    phone, laptop = Device(site), Device(site)
+    phone.run(sign_in("ada", "file", label="phone"))
+    laptop.run(sign_in("ada", "securecookie", label="laptop"))
+
+    listed = run("sessions", "--user", "ada", "--config", str(config_file))
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[-1] == "2 live sessions of user 'ada'"
+    (phone_line,) = [line for line in lines if line.endswith("phone")]
+    assert "s-file (file)" in phone_line
+    fingerprint = phone_line.split()[0]
+
+    one = run("revoke", "--user", "ada", "--session", fingerprint, "--config", str(config_file))
+    assert (one.returncode, one.stdout) == (0, f"revoked session {fingerprint} of user 'ada'\n")
+    assert phone.run(whoami("file")) is None
+    again = run("revoke", "--user", "ada", "--session", fingerprint, "--config", str(config_file))
+    assert again.returncode == 1
+    everything = run("revoke", "--user", "ada", "--config", str(config_file))
+    assert (everything.returncode, everything.stdout) == (
+        0,
+        "revoked 1 live session of user 'ada'\n",
+    )
+    assert laptop.run(whoami("securecookie")) is None
+
+
+def test_the_command_line_says_what_is_missing(tmp_path: Path) -> None:
+    config_file = tmp_path / "app_config.py"
+    config_file.write_text(f"config = {{'tipsessions': {{'secret_key': {SECRET!r}}}}}\n")
+    done = run("revoke", "--user", "ada", "--config", str(config_file))
+    assert done.returncode == 2 and "tipsessions.users" in done.stderr
+    empty = run("revoke", "--user", "", "--config", str(config_file))
+    assert empty.returncode == 2 and "user id" in empty.stderr
+    no_user = run("revoke", "--config", str(config_file))
+    assert no_user.returncode == 2 and "--user" in no_user.stderr
