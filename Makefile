@@ -76,7 +76,7 @@ dist: $(VENV)/.installed
 	$(VENV)/bin/twine check --strict dist/*
 
 screenshot: $(VENV)/.installed servers-installed
-	$(PY) -m sample_app.screenshot docs/_static/sample-app.png
+	$(PY) -m sample_app.screenshot docs/_static/sample-app.png --devices docs/_static/devices.png
 
 # atheris is for fuzzing only, kept out of the package's extras.
 $(VENV)/.fuzz-installed: $(VENV)/.installed fuzz/requirements.txt

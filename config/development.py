@@ -31,5 +31,8 @@ config = {
         },
         "file": {"path": SESSION_FOLDER},
         "memory": {"max_entries": 1000},
+        # The user registry behind set_user() and "Your devices": session
+        # files here; Redis or Datastore when the app runs on several machines.
+        "users": {"backend": "file", "check_interval": 5},
     }
 }

@@ -9,6 +9,12 @@ import webob
 
 from sample_app.auth import LoginHandler, LogoutHandler
 from sample_app.cart import AddToCartHandler, CartHandler, EmptyCartHandler
+from sample_app.devices import (
+    ChangePasswordHandler,
+    DevicesHandler,
+    SignOutDeviceHandler,
+    SignOutOthersHandler,
+)
 from sample_app.errors import page_not_found
 from sample_app.home import AboutHandler, HomeHandler
 from sample_app.inspector import SessionsHandler
@@ -37,6 +43,19 @@ ROUTES = [
     webapp2.Route("/whoami", WhoAmIHandler, name="whoami"),
     webapp2.Route("/api/whoami", ApiWhoAmIHandler, name="api-whoami"),
     webapp2.Route("/sessions", SessionsHandler, name="sessions"),
+    webapp2.Route("/devices", DevicesHandler, name="devices"),
+    webapp2.Route(
+        "/devices/sign-out", SignOutDeviceHandler, name="devices-sign-out", methods=["POST"]
+    ),
+    webapp2.Route(
+        "/devices/sign-out-others",
+        SignOutOthersHandler,
+        name="devices-sign-out-others",
+        methods=["POST"],
+    ),
+    webapp2.Route(
+        "/devices/password", ChangePasswordHandler, name="devices-password", methods=["POST"]
+    ),
     webapp2.Route("/about", AboutHandler, name="about"),
 ]
 

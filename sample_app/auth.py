@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sample_app.accounts import check_password
 from sample_app.base import REMEMBER_COOKIE, PageHandler
+from sample_app.devices import describe_device
 
 #: How long the browser keeps the remembered email: thirty days.
 REMEMBER_SECONDS = 30 * 24 * 3600
@@ -18,7 +19,7 @@ class LoginHandler(PageHandler):
     def post(self) -> None:
         self.verify_form()
         email = self.request.POST.get("email", "").strip().lower()
-        account = check_password(email, self.request.POST.get("password", ""))
+        account = check_password(email, self.request.POST.get("password", ""), self.passwords)
         if account is None:
             self.session.add_flash("Wrong email or password.", "error")
             self.redirect_to("login", _abort=True)
@@ -29,6 +30,9 @@ class LoginHandler(PageHandler):
         # worthless. The data, including the visit count, carries over.
         self.session.regenerate_id()
         self.cart.regenerate_id()
+        # Bound to the account, the session shows on "Your devices" and can be
+        # signed out from anywhere, although it is a cookie.
+        self.session.set_user(account.email, label=describe_device(self.request.user_agent))
         self.session["email"] = account.email
         self.session["name"] = account.name
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import Any
 
 import tipsessions
 from sample_app import csrf
+from sample_app.accounts import CHANGED_PASSWORDS
 from sample_app.rendering import render
 from sample_app.settings import cart_backend
 from tipsessions import Session
@@ -28,6 +30,12 @@ class PageHandler(tipsessions.BaseHandler):
         the cart can grow past what a cookie holds.
         """
         return self.session_store.get_session(CART_COOKIE, backend=self.cart_backend)
+
+    @property
+    def passwords(self) -> MutableMapping[str, bytes]:
+        """Password hashes changed since this application started."""
+        changed: MutableMapping[str, bytes] = self.app.registry.setdefault(CHANGED_PASSWORDS, {})
+        return changed
 
     @property
     def cart_backend(self) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from sample_app import screenshot
 from sample_app.screenshot import launch_chromium, running_sample
 
 
@@ -170,3 +171,49 @@ def test_keep_me_signed_in_survives_closing_the_browser(
         else:
             assert signed_in.count() == 0
             assert page.locator("#cart-count").inner_text() == "0"
+
+
+@pytest.fixture
+def several_devices(chromium: None) -> Iterator[Any]:
+    """One Chromium; each ``new_device(browser)`` is a device with cookies of its own."""
+    with screenshot.launch_browser() as browser:
+        yield browser
+
+
+def test_your_devices_signs_out_one_and_then_all_others_after_a_password_change(
+    base_url: str, several_devices: Any
+) -> None:
+    laptop, phone, office = (
+        screenshot.new_device(several_devices, screenshot.DEVICE_AGENTS[name])
+        for name in ("laptop", "phone", "office")
+    )
+    for page in (office, phone, laptop):
+        screenshot.sign_in(page, base_url)
+    phone.goto(base_url + "/devices")
+    phone_fingerprint = phone.locator("tr.device.current").get_attribute("data-fingerprint")
+
+    laptop.goto(base_url + "/devices")
+    labels = [text.split(" ·")[0] for text in laptop.locator("tr.device .label").all_inner_texts()]
+    assert sorted(labels) == ["Chrome on Linux", "Firefox on Windows", "Safari on iOS"]
+    assert laptop.locator("tr.device.current .label").inner_text().startswith("Chrome on Linux")
+
+    # Sign out one device: the phone.
+    laptop.click(f"#sign-out-{phone_fingerprint}")
+    laptop.wait_for_url(base_url + "/devices")
+    assert flash_texts(laptop) == ["That device is signed out."]
+    assert laptop.locator("tr.device").count() == 2
+    phone.goto(base_url + "/")
+    assert phone.locator("#signed-in-as").count() == 0
+
+    # Change the password and sign out every other device: the office.
+    laptop.fill("#current", "lovelace")
+    laptop.fill("#new", "ada-1843")
+    assert laptop.is_checked("#password-form input[name=sign_out_others]")
+    laptop.click("#password-form button[type=submit]")
+    laptop.wait_for_url(base_url + "/devices")
+    assert flash_texts(laptop) == ["Password changed; signed out 1 other device."]
+    assert laptop.locator("tr.device").count() == 1
+    office.goto(base_url + "/")
+    assert office.locator("#signed-in-as").count() == 0
+    laptop.goto(base_url + "/")
+    assert laptop.locator("#signed-in-as").inner_text() == "ada@example.com"

@@ -484,3 +484,101 @@ def test_the_environment_moves_the_cart_to_a_server(
 
     assert "Added Green tea, 100 g to your cart." in cart
     assert 'class="quantity">1<' in cart
+
+
+FIREFOX_ON_LINUX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+SAFARI_ON_IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
+
+
+def devices(app: webtest.TestApp) -> list[tuple[str, bool]]:
+    """(label, this device) of each row of "Your devices"."""
+    page = app.get("/devices")
+    rows = page.html.select("tr.device")
+    labels = [row.select_one(".label").get_text(" ", strip=True).split(" ·")[0] for row in rows]
+    return [(label, "current" in row["class"]) for label, row in zip(labels, rows, strict=True)]
+
+
+def test_your_devices_lists_every_browser_signed_in(app: webtest.TestApp) -> None:
+    laptop = webtest.TestApp(app.app, extra_environ={"HTTP_USER_AGENT": FIREFOX_ON_LINUX})
+    phone = webtest.TestApp(app.app, extra_environ={"HTTP_USER_AGENT": SAFARI_ON_IPHONE})
+    sign_in(laptop)
+    sign_in(phone)
+
+    assert sorted(devices(laptop)) == [("Firefox on Linux", True), ("Safari on iOS", False)]
+    assert sorted(devices(phone)) == [("Firefox on Linux", False), ("Safari on iOS", True)]
+
+
+def sign_out_form(page: webtest.TestResponse, fingerprint: str) -> Any:
+    """The "Sign out" form of one row of "Your devices"."""
+    return next(
+        form
+        for form in page.forms.values()
+        if "fingerprint" in form.fields and form["fingerprint"].value == fingerprint
+    )
+
+
+def test_signing_out_one_device_ends_it_there(app: webtest.TestApp) -> None:
+    laptop, phone = visitor(app), visitor(app)
+    sign_in(laptop)
+    sign_in(phone)
+    page = laptop.get("/devices")
+    (other,) = [row["data-fingerprint"] for row in page.html.select("tr.device:not(.current)")]
+
+    result = sign_out_form(page, other).submit().follow()
+
+    assert flashes(result) == [("That device is signed out.", "flash flash-success")]
+    assert len(devices(laptop)) == 1
+    assert phone.get("/").html.select_one("#signed-in-as") is None
+
+
+def test_signing_out_this_device_from_the_list_signs_out(app: webtest.TestApp) -> None:
+    laptop = visitor(app)
+    sign_in(laptop)
+    page = laptop.get("/devices")
+    (mine,) = [row["data-fingerprint"] for row in page.html.select("tr.device.current")]
+    home = sign_out_form(page, mine).submit().follow()
+    assert flashes(home) == [("You are signed out.", "flash flash-info")]
+    assert home.html.select_one("#signed-in-as") is None
+
+
+def test_a_password_change_signs_out_every_other_device(app: webtest.TestApp) -> None:
+    here, elsewhere, stranger = visitor(app), visitor(app), visitor(app)
+    sign_in(here)
+    sign_in(elsewhere)
+    form = stranger.get("/login").forms["login-form"]
+    form["email"], form["password"] = "alan@example.com", "turing"
+    form.submit()
+
+    form = here.get("/devices").forms["password-form"]
+    form["current"], form["new"] = "lovelace", "ada-1843"
+    page = form.submit().follow()
+
+    assert flashes(page) == [
+        ("Password changed; signed out 1 other device.", "flash flash-success")
+    ]
+    assert elsewhere.get("/").html.select_one("#signed-in-as") is None
+    assert here.get("/").html.select_one("#signed-in-as").get_text() == "ada@example.com"
+    assert stranger.get("/").html.select_one("#signed-in-as").get_text() == "alan@example.com"
+    assert flashes(sign_in(elsewhere).follow()) == [
+        ("Wrong email or password.", "flash flash-error")
+    ]
+    assert "Welcome" in sign_in(elsewhere, password="ada-1843").follow().text
+
+
+def test_a_wrong_current_password_changes_nothing(app: webtest.TestApp) -> None:
+    here, elsewhere = visitor(app), visitor(app)
+    sign_in(here)
+    sign_in(elsewhere)
+    form = here.get("/devices").forms["password-form"]
+    form["current"], form["new"] = "wrong", "ada-1843"
+    page = form.submit().follow()
+    assert flashes(page) == [("Your current password was not right.", "flash flash-error")]
+    assert len(devices(here)) == 2
+
+
+def test_your_devices_asks_a_visitor_to_sign_in(app: webtest.TestApp) -> None:
+    page = app.get("/devices").follow()
+    assert flashes(page) == [("Sign in to see your devices.", "flash flash-info")]
