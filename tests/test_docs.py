@@ -220,6 +220,9 @@ def test_the_screenshot_is_a_png_the_pages_show() -> None:
     screenshot = DOCS / "_static" / "sample-app.png"
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "_static/sample-app.png" in (DOCS / "index.rst").read_text(encoding="utf-8")
+    devices = DOCS / "_static" / "devices.png"
+    assert devices.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "_static/devices.png" in (DOCS / "signing-out.rst").read_text(encoding="utf-8")
 
 
 def test_the_docs_build_without_warnings(tmp_path: Path) -> None:
