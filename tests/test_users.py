@@ -27,10 +27,10 @@ from tests.conftest import backend_settings
 from tests.servers import ServerProcess, redis_url
 from tests.test_command_line import run
 from tipsessions import BackendUnavailable, ConfigError, UserSession
-from tipsessions.backends.base import ServerBackend
+from tipsessions.backends import ServerBackend
 from tipsessions.cookies import Keyring
 from tipsessions.record import Record
-from tipsessions.store import Runtime
+from tipsessions.runtime import Runtime
 
 CHECK_INTERVAL = 5
 SERVER_SIDE = ["file", "redis", "memcache", "datastore"]
@@ -451,7 +451,7 @@ def stored_payload(site: Site, device: Device, backend: str) -> dict[str, Any]:
         record = chosen.read(key)[0]
         assert record is not None
         return {"d": record.data, "u": record.user} if record.user else {"d": record.data}
-    payload, _ = chosen.open(f"s-{backend}", cookie, None)  # type: ignore[attr-defined]
+    payload, _, _ = chosen.open(f"s-{backend}", cookie)  # type: ignore[attr-defined]
     return dict(tipsessions.record.decode_json(payload))
 
 
