@@ -9,10 +9,15 @@ time for a page is exactly what the session library adds to:
 * ``/seed/<size>`` fills a fresh session with a payload from ``payloads``.
 
 Each library is used the way its documentation shows; nothing is tuned.
+The "bound" tipsessions rows sign the seeded session in with ``set_user()``
+(a fresh user each time, the registry on Redis), so they price what a
+signed-in session adds: the registry check, at most once per
+``check_interval`` per process.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -121,6 +126,27 @@ def tipsessions_app(backend: str) -> Callable[[Context], WSGIApp]:
     def build(context: Context) -> WSGIApp:
         config = {"tipsessions": tipsessions_settings(backend, context)}
         return _webapp2_app(_tipsessions_handler(), config)
+
+    return build
+
+
+def _bound_handler() -> type:
+    base = _tipsessions_handler()
+
+    class BoundHandler(base):  # type: ignore[misc, valid-type]
+        def seed(self, size: str) -> None:
+            self.session.set_user(f"bench-{secrets.token_hex(6)}")
+            super().seed(size)
+
+    return BoundHandler
+
+
+def tipsessions_bound_app(backend: str) -> Callable[[Context], WSGIApp]:
+    def build(context: Context) -> WSGIApp:
+        settings = tipsessions_settings(backend, context)
+        settings["redis"] = {"url": context.redis_url, "prefix": context.prefix}
+        settings["users"] = {"backend": "redis"}
+        return _webapp2_app(_bound_handler(), {"tipsessions": settings})
 
     return build
 
@@ -254,6 +280,17 @@ TIPSESSIONS = {
     for backend in TIPSESSIONS_BACKENDS
 }
 
+#: Measured in this checkout only: an older revision has no ``set_user()``.
+BOUND = {
+    f"ts:{backend}+user": Variant(
+        f"ts:{backend}+user",
+        f"tipsessions {backend}, bound",
+        "webapp2",
+        tipsessions_bound_app(backend),
+    )
+    for backend in ("securecookie", "redis")
+}
+
 PEERS = {
     variant.key: variant
     for variant in (
@@ -273,6 +310,7 @@ PEERS = {
 VARIANTS: dict[str, Variant] = {
     **{variant.key: variant for variant in BARE.values()},
     **TIPSESSIONS,
+    **BOUND,
     **PEERS,
 }
 

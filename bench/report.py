@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .analysis import Samples, median_ratio
-from .apps import PEERS, TIPSESSIONS, VARIANTS
+from .apps import BOUND, PEERS, TIPSESSIONS, VARIANTS
 from .http import HttpRow
 from .stats import Figure, summarize
 from .targets import Target
@@ -41,6 +41,7 @@ PACKAGES = (
 # server sessions against one raw GET per round trip they make.
 COOKIE_FLOOR = (
     "ts:securecookie",
+    "ts:securecookie+user",
     "ts:encryptedcookie",
     "peer:webapp2_extras",
     "peer:flask",
@@ -49,6 +50,7 @@ COOKIE_FLOOR = (
 SERVER_FLOOR = {
     "ts:memcache": "raw:memcache",
     "ts:redis": "raw:redis",
+    "ts:redis+user": "raw:redis",
     "peer:beaker-redis": "raw:redis",
     "peer:flask-session-redis": "raw:redis",
 }
@@ -103,7 +105,7 @@ def overhead_table(run: Run) -> str:
     """The one table: what each library adds per request, and the raw floors beside it."""
     samples = run.samples
     rows = []
-    for variant in [*TIPSESSIONS, *PEERS]:
+    for variant in [*TIPSESSIONS, *BOUND, *PEERS]:
         for size in SIZES:
             cells = [VARIANTS[variant].label, size]
             cells += [spread(summarize(samples.overhead(variant, kind, size))) for kind in KINDS]

@@ -22,6 +22,9 @@ SERVER_VARIANTS = {
     "ts:memcache": "memcached",
     "ts:redis": "redis",
     "ts:datastore": "datastore",
+    # Bound to a user, with the registry on Redis: what the registry adds.
+    "ts:securecookie+user": "redis",
+    "ts:redis+user": "redis",
     "peer:beaker-redis": "redis",
     "peer:flask-session-redis": "redis",
 }

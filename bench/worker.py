@@ -114,11 +114,11 @@ Cell = WsgiCell | CallCell
 
 def build_cells(group: str, context: Any) -> dict[str, Cell]:
     from . import floors
-    from .apps import BARE, PEERS, TIPSESSIONS
+    from .apps import BARE, BOUND, PEERS, TIPSESSIONS
 
     variants = list(TIPSESSIONS.values())
     if group == "all":
-        variants += [*BARE.values(), *PEERS.values()]
+        variants += [*BOUND.values(), *BARE.values(), *PEERS.values()]
     cells: dict[str, Cell] = {}
     for variant in variants:
         key = variant.key

@@ -241,13 +241,16 @@ class Registry:
         """A server-side session moved to a new storage key (``regenerate_id()``)."""
         self._write(binding.user_id, ChangeSet(updates={f"k:{binding.fingerprint}": key}))
 
+    def report_due(self, fingerprint: str) -> bool:
+        """Whether this process last reported the session ``report_interval`` or more ago."""
+        last = self._reported.get(fingerprint)
+        return last is None or not 0 <= time.time() - last < self.report_interval
+
     def report(self, binding: Binding, until: float | None) -> None:
         """Record that a session was used now; at most once per ``report_interval``."""
-        now = time.time()
-        with self._lock:
-            last = self._reported.get(binding.fingerprint)
-        if last is not None and 0 <= now - last < self.report_interval:
+        if not self.report_due(binding.fingerprint):
             return
+        now = time.time()
         self._write(binding.user_id, ChangeSet(updates={f"t:{binding.fingerprint}": [now, until]}))
         self._mark_reported(binding.fingerprint, now)
 

@@ -185,6 +185,14 @@ def after_save(store: SessionStore, name: str, opened: _Opened, result: SaveResu
         return result
     registry = registry_of(store)
     key = storage_key_of(opened)
+    if (
+        old is not None
+        and new is old
+        and key == binder.key
+        and not registry.report_due(old.fingerprint)
+    ):
+        # Most requests: the same binding, in the same record, reported lately.
+        return result
     if isinstance(opened.backend, ServerBackend):
         stored = key is not None
     elif session._binding_changed:
