@@ -23,7 +23,7 @@ import webtest
 
 import tipsessions
 from tests.apps import SECRET, CallCounter, ScriptHandler
-from tests.conftest import backend_settings
+from tests.conftest import ALL_BACKENDS, backend_settings
 from tests.servers import ServerProcess, redis_url
 from tests.test_command_line import run
 from tipsessions import BackendUnavailable, ConfigError, UserSession
@@ -472,13 +472,19 @@ def test_a_bound_cookie_session_checks_the_registry_once_per_interval(
     assert calls["read"] == reads_within + 1
 
 
-@pytest.mark.parametrize("backend", ["securecookie", "file", "redis"])
-def test_a_bound_session_with_no_data_is_kept(
+@pytest.mark.parametrize("backend", ALL_BACKENDS)
+def test_every_backend_keeps_a_binding_through_merges_and_regeneration(
     servers_settings: dict[str, Any], backend: str
 ) -> None:
     device = Device(Site({**servers_settings, "users": {"backend": "file"}}))
     device.run(lambda h: on(h, backend).set_user("ada"))
     assert device.run(lambda h: (on(h, backend).new, on(h, backend).user_id)) == (False, "ada")
+    device.run(lambda h: on(h, backend).__setitem__("cart", [1]))
+    device.run(lambda h: on(h, backend).regenerate_id())
+    device.run(lambda h: on(h, backend).pop("cart"))
+    assert device.run(lambda h: (on(h, backend).new, on(h, backend).user_id)) == (False, "ada")
+    device.run(lambda h: on(h, backend).set_user(None))
+    assert device.run(lambda h: (on(h, backend).new, on(h, backend).user_id)) == (True, None)
 
 
 def test_set_user_needs_the_users_setting() -> None:
