@@ -628,11 +628,19 @@ def test_a_registry_outage_degrades_to_an_empty_session_never_past_a_revocation(
     clock.shift(CHECK_INTERVAL)
 
     with caplog.at_level(logging.ERROR, logger="tipsessions"):
-        seen = device.run(lambda h: (whoami("securecookie")(h), dict(on(h, "securecookie"))))
-    assert seen == (None, {})
+        seen = device.run(
+            lambda h: (
+                whoami("securecookie")(h),
+                dict(on(h, "securecookie")),
+                on(h, "securecookie").degraded,
+            )
+        )
+    assert seen == (None, {}, True)
     assert "registry" in caplog.text
     signing_in = Device(site)
-    signing_in.run(sign_in("bob", "securecookie"))
+    assert signing_in.run(
+        lambda h: (sign_in("bob", "securecookie")(h), on(h, "securecookie").degraded)
+    )[1]
     assert signing_in.cookie("s-securecookie") is None, (
         "a sign-in that cannot register is not saved"
     )

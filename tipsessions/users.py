@@ -27,7 +27,7 @@ from .backends.base import Backend, Loaded, SaveResult
 from .backends.server import ServerBackend, ServerHandle
 from .binding import Binding, check_user_id, is_fingerprint, new_fingerprint
 from .config import Settings
-from .errors import BackendUnavailable, ConfigError, SessionError
+from .errors import BackendUnavailable, ConfigError, SessionConflict, SessionError
 from .record import ChangeSet
 from .registry import Entry, Registry
 from .session import Session
@@ -126,11 +126,11 @@ class Binder:
             return Binding(user_id, 0, new_fingerprint())
         try:
             known = registry_of(self.store).fetch(user_id)
-        except BackendUnavailable as error:
+        except (BackendUnavailable, SessionConflict) as error:
             if self.store.settings.on_backend_error != "degrade":
                 raise
             log.error("%s; the %r session is not signed in and not saved", error, self.name)
-            opened.degraded = True
+            opened.degraded = opened.session._degraded = True
             return Binding(user_id, 0, new_fingerprint())
         # The epoch read before the entry is written: see tipsessions.registry.
         return Binding(user_id, known.epoch if known else 0, new_fingerprint())
@@ -222,7 +222,7 @@ def after_save(store: SessionStore, name: str, opened: _Opened, result: SaveResu
                 registry.move(new, key)
             else:
                 registry.report(new, until)
-    except BackendUnavailable as error:
+    except (BackendUnavailable, SessionConflict) as error:
         if store.settings.on_backend_error != "degrade":
             raise
         log.error("%s; the user registry was not told about the %r session", error, name)
