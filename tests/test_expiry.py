@@ -74,7 +74,7 @@ def seconds_kept(backend_name: str, browser: Browser, now: float) -> float:
         # Redis counts in real time, which the frozen clock does not move.
         with redis.Redis.from_url(backend.options["url"]) as client:
             return int(client.pttl(key)) / 1000
-    server = backend._server(key)
+    server = backend._servers.server(key)
     host, port = server.rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=5) as sock:
         sock.sendall(f"mg {key} t\r\n".encode())

@@ -58,7 +58,7 @@ def plant(browser: Browser, backend_name: str, raw: bytes) -> None:
         path.write_bytes(raw)
         os.utime(path, (expires, expires))
     elif backend_name == "memcache":
-        assert backend._run(key, "set", key, raw, expire=3600, noreply=False)
+        assert backend._servers.run(key, "set", key, raw, expire=3600, noreply=False)
     elif backend_name == "redis":
         # Inside the hash layout, where the backend decodes: a session value,
         # or for the wrong schema a creation time that is not a number.

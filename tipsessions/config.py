@@ -8,18 +8,19 @@ session instead of quietly running on a default.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .backends.catalog import BUILTIN_BACKENDS, import_backend
+from .backends.options import BackendOptions
 from .errors import ConfigError
 
-#: Every setting and its default. Keys left out of the application's
+#: Every common setting and its default. Keys left out of the application's
 #: configuration take these values; keys not listed here are refused (typo
-#: protection), except the option sections of backends added under
-#: ``backends``.
+#: protection), except the option sections of backends, whose keys and
+#: defaults each backend declares (:attr:`Backend.options_class`).
 DEFAULTS: dict[str, Any] = {
     #: Required. A string, or a list of strings to rotate keys: the first
     #: signs and encrypts, every one verifies and decrypts.
@@ -69,68 +70,6 @@ DEFAULTS: dict[str, Any] = {
     "users": None,
     #: Extra or replacement backends: name -> class or ``"dotted.path"``.
     "backends": {},
-    "memory": {
-        #: Sessions kept before the least recently used is evicted.
-        "max_entries": 10000,
-    },
-    "file": {
-        #: Folder of the session files; ``None`` is ``./sessions``.
-        "path": None,
-        #: File name of a session; ``%s`` receives a hash of its id.
-        "filename_template": "tip_%s.sess",
-        #: Seconds a save waits for another writer's lock before giving up.
-        "lock_timeout": 10.0,
-    },
-    "memcache": {
-        #: ``"host:port"`` strings; several spread sessions by hashing.
-        "servers": ["127.0.0.1:11211"],
-        "prefix": "tipsess:",
-        "connect_timeout": 1.0,
-        "timeout": 1.0,
-    },
-    "redis": {
-        #: Where Redis is. With ``cluster`` the first startup node; with
-        #: ``sentinels`` only its database, password and TLS scheme apply.
-        "url": "redis://127.0.0.1:6379/0",
-        "prefix": "tipsess:",
-        "connect_timeout": 1.0,
-        "socket_timeout": 1.0,
-        #: ``True``: a Redis Cluster, through redis-py's ``RedisCluster``.
-        "cluster": False,
-        #: More cluster nodes to start from, for when the URL's is down.
-        "startup_nodes": [],
-        #: ``[("host", port), ...]``: find the master through these Sentinels.
-        "sentinels": None,
-        #: The name the Sentinels know the master by.
-        "service_name": None,
-    },
-    "datastore": {
-        #: ``None`` takes the project from the environment.
-        "project": None,
-        "namespace": None,
-        "kind": "Session",
-        #: Seconds each call may take, retries included.
-        "timeout": 5.0,
-    },
-}
-
-#: Built-in backends: name -> ``"module:Class"``, imported on first use so
-#: that an extra that is not installed costs nothing until it is asked for.
-BUILTIN_BACKENDS: dict[str, str] = {
-    "securecookie": "tipsessions.backends.securecookie:SecureCookieBackend",
-    "encryptedcookie": "tipsessions.backends.encryptedcookie:EncryptedCookieBackend",
-    "memory": "tipsessions.backends.memory:MemoryBackend",
-    "file": "tipsessions.backends.file:FileBackend",
-    "memcache": "tipsessions.backends.memcache:MemcacheBackend",
-    "redis": "tipsessions.backends.redis:RedisBackend",
-    "datastore": "tipsessions.backends.datastore:DatastoreBackend",
-}
-
-#: The ``pip install "tipsessions[extra]"`` that brings a backend's client.
-BACKEND_EXTRAS: dict[str, str] = {
-    "memcache": "memcache",
-    "redis": "redis",
-    "datastore": "datastore",
 }
 
 #: The values ``legacy_cookies`` accepts besides ``None``: the libraries
@@ -180,8 +119,10 @@ class Settings:
     cookie_args: Mapping[str, Any]
     #: name -> class or dotted path, built-ins included.
     backends: Mapping[str, Any]
-    #: name -> that backend's option section, defaults filled in.
-    backend_options: Mapping[str, Mapping[str, Any]]
+    #: name -> the options of each backend section the configuration gives,
+    #: checked by that backend's options class, defaults filled in. A backend
+    #: with no section takes its defaults when it is built.
+    backend_options: Mapping[str, BackendOptions]
     #: The user registry; ``None`` when not configured.
     users: UsersSettings | None = None
 
@@ -202,10 +143,16 @@ def load_settings(app_config: Mapping[str, Any] | None) -> Settings:
     extra_backends = _backend_table(user.get("backends", {}))
     backends: dict[str, Any] = {**BUILTIN_BACKENDS, **extra_backends}
     for key in user:
-        if key not in DEFAULTS and key not in extra_backends:
+        if key not in DEFAULTS and key not in backends:
             raise ConfigError(f"tipsessions.{key}", "unknown setting (a typo?)")
 
-    options = _backend_options(user, extra_backends)
+    # Each section is checked by its backend, which is imported for that:
+    # a section is given for a backend that is used.
+    options = {
+        name: import_backend(name, backends[name]).options_class.parse(f"tipsessions.{name}", given)
+        for name, given in user.items()
+        if name in backends and name not in DEFAULTS
+    }
     settings = Settings(
         secret_keys=_secret_keys(user.get("secret_key")),
         default_backend=_choice_of(user, "default_backend", backends),
@@ -350,119 +297,13 @@ def _backend_table(value: Any) -> dict[str, Any]:
     return dict(value)
 
 
-def _backend_options(
-    user: Mapping[str, Any], extra_backends: Mapping[str, Any]
-) -> dict[str, dict[str, Any]]:
-    """Each backend's option section; built-in sections are checked key by key."""
-    sections: dict[str, dict[str, Any]] = {}
-    for name in [*BUILTIN_BACKENDS, *extra_backends]:
-        given = user.get(name, {})
-        where = f"tipsessions.{name}"
-        if not isinstance(given, Mapping):
-            raise ConfigError(where, f"must be a dict, not {type(given).__name__}")
-        defaults = DEFAULTS.get(name, {})
-        if name in BUILTIN_BACKENDS and name in DEFAULTS:
-            for key in given:
-                if key not in defaults:
-                    raise ConfigError(f"{where}.{key}", "unknown setting (a typo?)")
-        section = {**copy.deepcopy(defaults), **given}
-        _check_section(name, section, where)
-        sections[name] = section
-    return sections
+def documented_defaults() -> dict[str, Any]:
+    """:data:`DEFAULTS` and the options of every built-in backend, as the reference lists them.
 
-
-def _check_section(name: str, section: dict[str, Any], where: str) -> None:
-    def text(key: str, *, optional: bool = False) -> None:
-        value = section[key]
-        if not (isinstance(value, str) and value) and not (optional and value is None):
-            raise ConfigError(f"{where}.{key}", f"must be a non-empty string, not {value!r}")
-
-    def timeout(key: str) -> None:
-        value = section[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise ConfigError(f"{where}.{key}", f"must be a positive number, not {value!r}")
-
-    if name == "memory":
-        check_seconds(section["max_entries"], f"{where}.max_entries")
-    elif name == "file":
-        text("path", optional=True)
-        template = section["filename_template"]
-        if not isinstance(template, str) or template.count("%s") != 1 or "/" in template:
-            raise ConfigError(
-                f"{where}.filename_template", "must be a file name with exactly one %s"
-            )
-        timeout("lock_timeout")
-    elif name == "memcache":
-        servers = section["servers"]
-        if isinstance(servers, str):
-            servers = section["servers"] = [servers]
-        if not servers or not all(isinstance(s, str) and ":" in s for s in servers):
-            raise ConfigError(f"{where}.servers", 'must be a list of "host:port" strings')
-        text("prefix")
-        timeout("connect_timeout")
-        timeout("timeout")
-    elif name == "redis":
-        text("url")
-        if not section["url"].startswith(("redis://", "rediss://", "unix://")):
-            raise ConfigError(f"{where}.url", "must start with redis://, rediss:// or unix://")
-        text("prefix")
-        timeout("connect_timeout")
-        timeout("socket_timeout")
-        _check_redis_topology(section, where)
-    elif name == "datastore":
-        text("project", optional=True)
-        text("namespace", optional=True)
-        text("kind")
-        timeout("timeout")
-
-
-def _check_redis_topology(section: dict[str, Any], where: str) -> None:
-    """One server, a Cluster or Sentinels: the options of each, and never two at once."""
-    if not isinstance(section["cluster"], bool):
-        raise ConfigError(f"{where}.cluster", f"must be True or False, not {section['cluster']!r}")
-    section["startup_nodes"] = check_nodes(
-        section["startup_nodes"], f"{where}.startup_nodes", empty_ok=True
-    )
-    if section["startup_nodes"] and not section["cluster"]:
-        raise ConfigError(f"{where}.startup_nodes", "only applies with cluster: True")
-    sentinels, service_name = section["sentinels"], section["service_name"]
-    if sentinels is not None:
-        section["sentinels"] = check_nodes(sentinels, f"{where}.sentinels")
-        if section["cluster"]:
-            raise ConfigError(
-                f"{where}.sentinels",
-                "a Redis Cluster fails over by itself: give either cluster or sentinels",
-            )
-        if service_name is None:
-            raise ConfigError(
-                f"{where}.service_name", "is required with sentinels: the master's name"
-            )
-    if service_name is not None:
-        if not (isinstance(service_name, str) and service_name):
-            raise ConfigError(
-                f"{where}.service_name", f"must be a non-empty string, not {service_name!r}"
-            )
-        if sentinels is None:
-            raise ConfigError(f"{where}.service_name", "only applies with sentinels")
-
-
-def check_nodes(value: Any, where: str, *, empty_ok: bool = False) -> list[tuple[str, int]]:
-    """``[("host", port), ...]``; ``"host:port"`` strings are taken too (environment variables)."""
-    shape = f'must be a list of ("host", port) pairs or "host:port" strings, not {value!r}'
-    if not isinstance(value, (list, tuple)) or not (value or empty_ok):
-        raise ConfigError(where, shape)
-    nodes = []
-    for node in value:
-        if isinstance(node, str):
-            host, _, port_text = node.rpartition(":")
-            port: Any = int(port_text) if port_text.isdigit() else None
-            node = (host.strip("[]"), port)
-        if not (isinstance(node, (list, tuple)) and len(node) == 2):
-            raise ConfigError(where, shape)
-        host, port = node
-        if not (isinstance(host, str) and host) or isinstance(port, bool):
-            raise ConfigError(where, shape)
-        if not isinstance(port, int) or not 0 < port < 65536:
-            raise ConfigError(where, f"{port!r} is not a TCP port, in {node!r}")
-        nodes.append((host, port))
-    return nodes
+    Imports every built-in backend: their extras must be installed.
+    """
+    sections = {
+        name: dict(import_backend(name, path).options_class())
+        for name, path in BUILTIN_BACKENDS.items()
+    }
+    return {**DEFAULTS, **{name: section for name, section in sections.items() if section}}

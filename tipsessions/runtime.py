@@ -8,7 +8,6 @@ reaches the sessions the application wrote.
 
 from __future__ import annotations
 
-import importlib
 import json
 import threading
 from collections.abc import Mapping
@@ -17,7 +16,8 @@ from typing import Any
 import webapp2
 
 from .backends.base import Backend, Lifetime
-from .config import BACKEND_EXTRAS, BUILTIN_BACKENDS, Settings, load_settings
+from .backends.catalog import import_backend
+from .config import Settings, load_settings
 from .cookies import Keyring
 from .errors import ConfigError
 from .legacy import LegacyCookies
@@ -101,33 +101,6 @@ class Runtime:
             )
         cls = import_backend(name, target)
         return cls(name, self.settings.backend_options.get(name, {}), self.keyring)
-
-
-def import_backend(name: str, target: Any) -> type[Backend]:
-    """The backend class ``target`` names (a class or a dotted path), or :class:`ConfigError`."""
-    # Named as the user knows it: by its name, or by the entry they added.
-    where = name if BUILTIN_BACKENDS.get(name) == target else f"tipsessions.backends.{name}"
-    if isinstance(target, str):
-        module_name, _, attribute = target.replace(":", ".").rpartition(".")
-        try:
-            target = getattr(importlib.import_module(module_name), attribute)
-        except ImportError as error:
-            extra = next(
-                (BACKEND_EXTRAS.get(n) for n, t in BUILTIN_BACKENDS.items() if t == target), None
-            )
-            if extra is not None:
-                raise ConfigError(
-                    where,
-                    f"the {name} backend needs {error.name or 'a module'!r}, which is not "
-                    f"installed: install tipsessions with its {extra!r} extra "
-                    f"(pip install '.[{extra}]' in a tipsessions checkout)",
-                ) from error
-            raise ConfigError(where, f"cannot import {target!r}: {error}") from error
-        except AttributeError as error:
-            raise ConfigError(where, f"cannot import {target!r}: {error}") from error
-    if not (isinstance(target, type) and issubclass(target, Backend)):
-        raise ConfigError(where, f"{target!r} is not a tipsessions.backends.Backend class")
-    return target
 
 
 def lifetime_of(settings: Settings, idle: int | None, cookie_args: Mapping[str, Any]) -> Lifetime:

@@ -1,101 +1,84 @@
 """A session backend on SQLite: the example of the custom backends page.
 
-Five storage calls, each one transaction; ids, signing, expiry rules,
-regeneration and the merge logic are inherited from ServerBackend.
+Three storage calls and a transaction; ids, signing, expiry rules,
+regeneration, decoding and merging are inherited from RecordBackend.
 """
 
-from __future__ import annotations
-
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from tipsessions import BackendUnavailable
-from tipsessions.backends import ServerBackend, WriteResult, apply_changes
+from tipsessions.backends import BackendOptions, RecordBackend
 from tipsessions.cookies import Keyring
-from tipsessions.record import ChangeSet, Record
 
 SCHEMA = """CREATE TABLE IF NOT EXISTS sessions (
     key TEXT PRIMARY KEY, record BLOB NOT NULL, expires REAL NOT NULL)"""
 
 
-class SQLiteBackend(ServerBackend):
+@dataclass(frozen=True)
+class SQLiteOptions(BackendOptions):
+    #: The database file.
+    path: str = "sessions.sqlite3"
+    #: Seconds a write waits for another one to finish.
+    timeout: float = 5.0
+
+
+class SQLiteBackend(RecordBackend):
     """Sessions in one SQLite file, shared by the processes of one machine."""
+
+    options_class = SQLiteOptions
+    options: SQLiteOptions
 
     def __init__(self, name: str, options: Mapping[str, Any], keyring: Keyring) -> None:
         super().__init__(name, options, keyring)
-        self.path = str(options.get("path", "sessions.sqlite3"))
-        self.address = self.path
-        with self._db() as db:
+        self.address = self.options.path
+        # One connection per thread: sqlite3 connections must not cross threads.
+        self._local = threading.local()
+        with self._sql() as db:
             db.execute(SCHEMA)
 
     @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        # A connection per call: sqlite3 connections must not cross threads.
+    def _sql(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection, SQLite's errors raised as BackendUnavailable."""
         try:
-            db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
+            if not hasattr(self._local, "db"):
+                self._local.db = sqlite3.connect(
+                    self.address, timeout=self.options.timeout, isolation_level=None
+                )
+            yield self._local.db
         except sqlite3.Error as error:
             raise BackendUnavailable(self.name, self.address, str(error)) from error
-        try:
-            yield db
-        except sqlite3.OperationalError as error:
-            raise BackendUnavailable(self.name, self.address, str(error)) from error
-        finally:
-            db.close()
-
-    def _current(self, db: sqlite3.Connection, key: str) -> Record | None:
-        row = db.execute(
-            "SELECT record FROM sessions WHERE key = ? AND expires > ?", (key, time.time())
-        ).fetchone()
-        return None if row is None else Record.from_json(row[0])
-
-    def _write(self, db: sqlite3.Connection, key: str, record: Record, ttl: int) -> None:
-        db.execute(
-            "INSERT OR REPLACE INTO sessions VALUES (?, ?, ?)",
-            (key, record.to_json(), time.time() + ttl),
-        )
-
-    def read(self, key: str) -> tuple[Record | None, Any]:
-        with self._db() as db:
-            return self._current(db, key), None
-
-    def put(self, key: str, record: Record, ttl: int) -> None:
-        with self._db() as db:
-            self._write(db, key, record, ttl)
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._db() as db:
+    def atomic(self, key: str) -> Iterator[None]:
+        with self._sql() as db:
             # IMMEDIATE takes the write lock before the read: no lost updates.
             db.execute("BEGIN IMMEDIATE")
             try:
-                yield db
+                yield
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
 
-    def update(self, key: str, changes: ChangeSet, ttl: int, version: Any) -> WriteResult:
-        with self._transaction() as db:
-            result, merged = apply_changes(self._current(db, key), changes)
-            if merged is not None:
-                self._write(db, key, merged, ttl)
-            elif result is WriteResult.DELETED:
-                db.execute("DELETE FROM sessions WHERE key = ?", (key,))
-        return result
+    def get(self, key: str) -> tuple[bytes | None, Any]:
+        with self._sql() as db:
+            row = db.execute(
+                "SELECT record FROM sessions WHERE key = ? AND expires > ?", (key, time.time())
+            ).fetchone()
+        return (None if row is None else row[0]), None
 
-    def delete(self, key: str) -> None:
-        with self._db() as db:
+    def set(self, key: str, raw: bytes, ttl: int, version: Any) -> None:
+        with self._sql() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO sessions VALUES (?, ?, ?)", (key, raw, time.time() + ttl)
+            )
+
+    def remove(self, key: str, version: Any) -> None:
+        with self._sql() as db:
             db.execute("DELETE FROM sessions WHERE key = ?", (key,))
-
-    def touch(self, key: str, ttl: int) -> bool:
-        with self._transaction() as db:
-            # Only a live session: an expired one stays expired, and a
-            # tombstone keeps the grace regenerate_id() gave it.
-            record = self._current(db, key)
-            if record is None or record.tombstone:
-                return False
-            db.execute("UPDATE sessions SET expires = ? WHERE key = ?", (time.time() + ttl, key))
-        return True

@@ -26,10 +26,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from ..cookies import BadCookie, Keyring
 from ..record import BROWSER_SESSION, ChangeSet, Record
+from .options import BackendOptions
 
 security_log = logging.getLogger("tipsessions.security")
 
@@ -135,12 +136,16 @@ class Backend(ABC):
     """A session storage. One instance per application, shared by its threads.
 
     ``options`` is the backend's own section of the configuration (for
-    example ``config["tipsessions"]["redis"]``), defaults filled in.
+    example ``config["tipsessions"]["redis"]``), which becomes an instance
+    of :attr:`options_class`, checked and with its defaults filled in.
     """
+
+    #: The options this backend takes; the base takes any keys, unchecked.
+    options_class: ClassVar[type[BackendOptions]] = BackendOptions
 
     def __init__(self, name: str, options: Mapping[str, Any], keyring: Keyring) -> None:
         self.name = name
-        self.options = options
+        self.options = self.options_class.parse(f"tipsessions.{name}", options)
         self.keyring = keyring
 
     @abstractmethod

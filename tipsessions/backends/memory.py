@@ -12,69 +12,52 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any
 
 from ..cookies import Keyring
-from ..record import ChangeSet, Record
-from .base import WriteResult, apply_changes
-from .server import ServerBackend
+from .options import BackendOptions
+from .records import RecordBackend
 
 
-class MemoryBackend(ServerBackend):
+@dataclass(frozen=True)
+class MemoryOptions(BackendOptions):
+    #: Sessions kept before the least recently used is evicted.
+    max_entries: int = 10000
+
+
+class MemoryBackend(RecordBackend):
     """A bounded, expiring, thread-safe dict; the least recently used goes first."""
+
+    options_class = MemoryOptions
+    options: MemoryOptions
 
     def __init__(self, name: str, options: Mapping[str, Any], keyring: Keyring) -> None:
         super().__init__(name, options, keyring)
-        self.max_entries = int(options.get("max_entries", 10000))
         self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
-        self._lock = threading.Lock()
+        # Reentrant: the calls below run inside atomic() and on their own.
+        self._lock = threading.RLock()
 
-    def _get(self, key: str) -> Record | None:
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        expires, raw = entry
-        if expires <= time.time():
-            del self._entries[key]
-            return None
-        self._entries.move_to_end(key)
-        try:
-            return Record.from_json(raw)
-        except ValueError as error:
-            self.log_undecodable(f"under {key!r}", type(error).__name__)
-            return None
+    def atomic(self, key: str) -> AbstractContextManager[Any]:
+        return self._lock
 
-    def _set(self, key: str, record: Record, ttl: int) -> None:
-        self._entries[key] = (time.time() + ttl, record.to_json())
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
-
-    def read(self, key: str) -> tuple[Record | None, Any]:
+    def get(self, key: str) -> tuple[bytes | None, Any]:
         with self._lock:
-            return self._get(key), None
+            entry = self._entries.get(key)
+            if entry is not None and entry[0] > time.time():
+                self._entries.move_to_end(key)
+                return entry[1], None
+            self._entries.pop(key, None)  # expired, if there at all
+            return None, None
 
-    def put(self, key: str, record: Record, ttl: int) -> None:
+    def set(self, key: str, raw: bytes, ttl: int, version: Any) -> None:
         with self._lock:
-            self._set(key, record, ttl)
+            self._entries[key] = (time.time() + ttl, raw)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.options.max_entries:
+                self._entries.popitem(last=False)
 
-    def update(self, key: str, changes: ChangeSet, ttl: int, version: Any) -> WriteResult:
-        with self._lock:
-            result, merged = apply_changes(self._get(key), changes)
-            if merged is not None:
-                self._set(key, merged, ttl)
-            elif result is WriteResult.DELETED:
-                del self._entries[key]
-            return result
-
-    def delete(self, key: str) -> None:
+    def remove(self, key: str, version: Any) -> None:
         with self._lock:
             self._entries.pop(key, None)
-
-    def touch(self, key: str, ttl: int) -> bool:
-        with self._lock:
-            record = self._get(key)
-            if record is None or record.tombstone:
-                return False
-            self._entries[key] = (time.time() + ttl, self._entries[key][1])
-            return True

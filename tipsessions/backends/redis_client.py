@@ -65,9 +65,11 @@ class Topology:
     follow: Callable[[Any], None] = field(default=lambda client: None)
 
 
-def topology(name: str, options: Mapping[str, Any]) -> Topology:
-    """The :class:`Topology` the settings describe; :class:`ConfigError` if it cannot work."""
-    where = f"tipsessions.{name}"
+def topology(where: str, options: Mapping[str, Any]) -> Topology:
+    """The :class:`Topology` the settings describe; :class:`ConfigError` if it cannot work.
+
+    ``where`` is the backend's section, ``tipsessions.<backend>``.
+    """
     url = str(options["url"])
     url_options = _url_options(url, f"{where}.url")
     timeouts = {
@@ -85,6 +87,55 @@ def topology(name: str, options: Mapping[str, Any]) -> Topology:
         address=address_of(url),
         build=lambda: redis.Redis.from_url(url, retry=retry, **timeouts),
     )
+
+
+def check_topology(options: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """One server, a Cluster or Sentinels: the options of each, never two at once.
+
+    Returns ``startup_nodes`` and ``sentinels`` as lists of ``(host, port)``.
+    """
+    if not options["url"].startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"{where}.url", "must start with redis://, rediss:// or unix://")
+    nodes = check_nodes(options["startup_nodes"], f"{where}.startup_nodes", empty_ok=True)
+    if nodes and not options["cluster"]:
+        raise ConfigError(f"{where}.startup_nodes", "only applies with cluster: True")
+    sentinels, service_name = options["sentinels"], options["service_name"]
+    if sentinels is not None:
+        sentinels = check_nodes(sentinels, f"{where}.sentinels")
+        if options["cluster"]:
+            raise ConfigError(
+                f"{where}.sentinels",
+                "a Redis Cluster fails over by itself: give either cluster or sentinels",
+            )
+        if service_name is None:
+            raise ConfigError(
+                f"{where}.service_name", "is required with sentinels: the master's name"
+            )
+    elif service_name is not None:
+        raise ConfigError(f"{where}.service_name", "only applies with sentinels")
+    return {"startup_nodes": nodes, "sentinels": sentinels}
+
+
+def check_nodes(value: Any, where: str, *, empty_ok: bool = False) -> list[tuple[str, int]]:
+    """``[("host", port), ...]``; ``"host:port"`` strings are taken too (environment variables)."""
+    shape = f'must be a list of ("host", port) pairs or "host:port" strings, not {value!r}'
+    if not isinstance(value, (list, tuple)) or not (value or empty_ok):
+        raise ConfigError(where, shape)
+    nodes = []
+    for node in value:
+        if isinstance(node, str):
+            host, _, port_text = node.rpartition(":")
+            port: Any = int(port_text) if port_text.isdigit() else None
+            node = (host.strip("[]"), port)
+        if not (isinstance(node, (list, tuple)) and len(node) == 2):
+            raise ConfigError(where, shape)
+        host, port = node
+        if not (isinstance(host, str) and host) or isinstance(port, bool):
+            raise ConfigError(where, shape)
+        if not isinstance(port, int) or not 0 < port < 65536:
+            raise ConfigError(where, f"{port!r} is not a TCP port, in {node!r}")
+        nodes.append((host, port))
+    return nodes
 
 
 def _cluster(
