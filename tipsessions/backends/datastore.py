@@ -27,16 +27,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from google.api_core import exceptions as api_exceptions
-from google.auth.exceptions import GoogleAuthError
 from google.cloud import datastore
 from google.cloud.datastore.query import PropertyFilter
 
 from ..cookies import Keyring
-from ..errors import BackendUnavailable
 from .datastore_client import Connection
 from .options import BackendOptions
-from .records import TOMBSTONE, LostRace, RecordBackend
+from .records import TOMBSTONE, RecordBackend
 
 #: Datastore takes at most 500 mutations per commit.
 MAX_BATCH = 500
@@ -71,7 +68,7 @@ class DatastoreBackend(RecordBackend):
     def __init__(self, name: str, options: Mapping[str, Any], keyring: Keyring) -> None:
         super().__init__(name, options, keyring)
         self.kind = self.options.kind
-        self._connection = Connection(f"tipsessions.{name}", self.options)
+        self._connection = Connection(name, self.options)
         self.client, self.address = self._connection.client, self._connection.address
         self._scope = _Scope()
 
@@ -82,7 +79,7 @@ class DatastoreBackend(RecordBackend):
             yield
             transaction = self._scope.transaction
             if transaction is not None:
-                with self._talking(racing=True):
+                with self._connection.talking(racing=True):
                     if transaction.mutations:
                         # No retry: a commit that may have been applied cannot be replayed.
                         transaction.commit(timeout=self.options.timeout)
@@ -98,7 +95,7 @@ class DatastoreBackend(RecordBackend):
             # Begun by this read (begin_later): one request, not two.
             self._scope.transaction = self.client.transaction(begin_later=True)
         transaction = self._scope.transaction
-        with self._talking(racing=transaction is not None):
+        with self._connection.talking(racing=transaction is not None):
             entity = self._connection.send(self.client.get, self._key(key), transaction=transaction)
         if entity is None:
             return None, None
@@ -127,22 +124,11 @@ class DatastoreBackend(RecordBackend):
         if transaction is not None:
             getattr(transaction, method)(target)
         else:
-            with self._talking():
+            with self._connection.talking():
                 self._connection.send(getattr(self.client, method), target)
 
     def _key(self, key: str) -> Any:
         return self.client.key(self.kind, key)
-
-    @contextmanager
-    def _talking(self, racing: bool = False) -> Iterator[None]:
-        try:
-            yield
-        except (api_exceptions.GoogleAPIError, GoogleAuthError) as error:
-            if racing and isinstance(error, api_exceptions.Conflict):
-                # A transaction aborted: another request wrote the entity meanwhile.
-                raise LostRace from error
-            reason = f"{type(error).__name__}: {error}"
-            raise BackendUnavailable(self.name, self.address, reason) from error
 
     def count_expired(self, before: float) -> int | None:
         # Unknown: the emulator has no aggregation queries, and counting on
@@ -161,7 +147,7 @@ class DatastoreBackend(RecordBackend):
         query.add_filter(filter=PropertyFilter("expires", "<=", expired))
         call = {"retry": self._connection.retry, "timeout": self.options.timeout}
         while True:
-            with self._talking():
+            with self._connection.talking():
                 found = query.fetch(limit=min(batch_size, MAX_BATCH), **call)
                 keys = [entity.key for entity in found]
                 if not keys:

@@ -26,20 +26,22 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlparse
 
 import grpc
 from google.api_core import exceptions as api_exceptions
 from google.api_core.retry import Retry, if_exception_type
-from google.auth.exceptions import DefaultCredentialsError
+from google.auth.exceptions import DefaultCredentialsError, GoogleAuthError
 from google.cloud import datastore
 from google.cloud._helpers import make_secure_channel
 from google.cloud.datastore_v1.services.datastore import DatastoreClient
 from google.cloud.datastore_v1.services.datastore.transports import DatastoreGrpcTransport
 
-from ..errors import ConfigError
+from ..errors import BackendUnavailable, ConfigError
+from .records import LostRace
 
 #: Where the emulator's project is found; ``gcloud beta emulators datastore
 #: env-init`` sets the first two.
@@ -61,7 +63,8 @@ _NO_RETRY = Retry(predicate=if_exception_type())
 class Connection:
     """A Datastore client, where it goes (for messages), and requests with a deadline."""
 
-    def __init__(self, where: str, options: Any) -> None:
+    def __init__(self, backend: str, options: Any) -> None:
+        self.backend, where = backend, f"tipsessions.{backend}"
         emulator = os.environ.get("DATASTORE_EMULATOR_HOST")
         project = options.project
         if emulator and project is None:
@@ -118,6 +121,21 @@ class Connection:
                 self._refresh_channel(error)
                 time.sleep(delay)
                 delay = min(delay * 2, 0.2)
+
+    @contextmanager
+    def talking(self, racing: bool = False) -> Iterator[None]:
+        """The client's errors as :class:`~tipsessions.BackendUnavailable`.
+
+        ``racing``: in a transaction, whose abort means another request wrote
+        the entity meanwhile, a :class:`~tipsessions.backends.LostRace`.
+        """
+        try:
+            yield
+        except (api_exceptions.GoogleAPIError, GoogleAuthError) as error:
+            if racing and isinstance(error, api_exceptions.Conflict):
+                raise LostRace from error
+            reason = f"{type(error).__name__}: {error}"
+            raise BackendUnavailable(self.backend, self.address, reason) from error
 
     def _new_channel(self) -> None:
         """Send the next requests over a new gRPC channel; no connection is made yet."""

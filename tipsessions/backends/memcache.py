@@ -32,13 +32,11 @@ from pymemcache.exceptions import MemcacheError
 from ..cookies import Keyring
 from ..errors import BackendUnavailable, ConfigError
 from ..record import Record
-from .memcache_client import Servers, unreachable
+from .memcache_client import Servers, expiry, unreachable
 from .options import BackendOptions
 from .records import TOMBSTONE, LostRace, RecordBackend
 from .server import new_session_id
 
-#: Longest expiry memcached reads as relative seconds rather than a unix time.
-RELATIVE_EXPIRY_LIMIT = 30 * 24 * 3600
 #: Ids drawn at most for one new session before giving up.
 MAX_DRAWS = 64
 #: Seconds a server that failed is passed over when placing new sessions.
@@ -152,13 +150,3 @@ class MemcacheBackend(RecordBackend):
             self._servers.run(key, "touch", key, tombstone_end, noreply=False)
             return False
         return True
-
-
-def expiry(ttl: int) -> int:
-    """``ttl`` as memcached reads it, so that the item lives at least ``ttl`` seconds.
-
-    Its clock ticks in whole seconds: an item set for N seconds just before a
-    tick goes after N - 1, hence one more. Beyond 30 days only a unix time works.
-    """
-    seconds = ttl + 1
-    return seconds if seconds <= RELATIVE_EXPIRY_LIMIT else int(time.time()) + seconds

@@ -20,6 +20,8 @@ from pymemcache.exceptions import MemcacheError, MemcacheUnexpectedCloseError
 
 from ..errors import BackendUnavailable
 
+#: Longest expiry memcached reads as relative seconds rather than a unix time.
+RELATIVE_EXPIRY_LIMIT = 30 * 24 * 3600
 #: How a pooled connection to a server process that has since died fails, at
 #: once; its writes died with that process, so trying again applies none twice.
 _DEAD_CONNECTION = (MemcacheUnexpectedCloseError, ConnectionResetError, BrokenPipeError)
@@ -78,6 +80,16 @@ class Servers:
 def unreachable(error: BackendUnavailable) -> bool:
     """Whether ``error`` is a server that did not answer, rather than one that refused."""
     return isinstance(error.__cause__, (OSError, *_DEAD_CONNECTION))
+
+
+def expiry(ttl: int) -> int:
+    """``ttl`` as memcached reads it, so that the item lives at least ``ttl`` seconds.
+
+    Its clock ticks in whole seconds: an item set for N seconds just before a
+    tick goes after N - 1, hence one more. Beyond 30 days only a unix time works.
+    """
+    seconds = ttl + 1
+    return seconds if seconds <= RELATIVE_EXPIRY_LIMIT else int(time.time()) + seconds
 
 
 def _close_all(pools: list[Any]) -> None:

@@ -28,7 +28,7 @@ from ..errors import BackendUnavailable
 from ..record import ChangeSet, Record
 from .base import WriteResult
 from .options import BackendOptions
-from .redis_client import check_topology, topology
+from .redis_client import check_topology, close_all, describe, topology
 from .redis_hash import MERGE_SCRIPT, PUT_SCRIPT, TOUCH_SCRIPT, decode, merge_args, put_args
 from .server import ServerBackend, storage_digest
 
@@ -152,16 +152,3 @@ class RedisBackend(ServerBackend):
     def _undecodable(self, key: str, reason: str) -> tuple[None, None]:
         self.log_undecodable(f"under {key!r}", reason)
         return None, None
-
-
-def describe(error: BaseException) -> str:
-    reason = str(error) or type(error).__name__
-    if isinstance(error, ResponseError):
-        # Redis's own refusal (READONLY, CROSSSLOT, CLUSTERDOWN, ...) by name.
-        return f"{type(error).__name__}: {reason}"
-    return reason
-
-
-def close_all(clients: list[Any]) -> None:
-    for client in clients:
-        client.close()

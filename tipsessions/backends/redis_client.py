@@ -34,6 +34,7 @@ from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.connection import SSLConnection, parse_url
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 from redis.sentinel import Sentinel
@@ -236,3 +237,16 @@ def address_of(url: str) -> str:
         return parts.path
     host = parts.hostname or "localhost"
     return f"[{host}]:{parts.port or 6379}" if ":" in host else f"{host}:{parts.port or 6379}"
+
+
+def describe(error: BaseException) -> str:
+    reason = str(error) or type(error).__name__
+    if isinstance(error, ResponseError):
+        # Redis's own refusal (READONLY, CROSSSLOT, CLUSTERDOWN, ...) by name.
+        return f"{type(error).__name__}: {reason}"
+    return reason
+
+
+def close_all(clients: list[Any]) -> None:
+    for client in clients:
+        client.close()
