@@ -1,7 +1,8 @@
 """The documentation builds cleanly and cannot drift from the code.
 
 * The configuration reference documents exactly the keys of
-  ``tipsessions.config.documented_defaults()``, each with the default the code uses.
+  ``tipsessions.config.DEFAULTS`` and of the built-in backends' options,
+  each with the default the code uses.
 * Every public name is in the API reference.
 * The examples the pages include are run, not just shown.
 * The build itself runs with warnings as errors, as ``make docs`` does.
@@ -25,10 +26,11 @@ import webtest
 
 import tipsessions
 from sample_app.app import Request as SampleRequest
-from tipsessions.config import documented_defaults
+from tipsessions.backends.catalog import builtin_options
+from tipsessions.config import DEFAULTS as COMMON_DEFAULTS
 
 #: Every setting, the built-in backends' sections included.
-DEFAULTS = documented_defaults()
+DEFAULTS = {**COMMON_DEFAULTS, **builtin_options()}
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 CONFIG_PAGE = DOCS / "configuration.rst"
 

@@ -295,15 +295,3 @@ def _backend_table(value: Any) -> dict[str, Any]:
         if not isinstance(name, str) or not (isinstance(target, (str, type))):
             raise ConfigError(f"tipsessions.backends.{name}", "must name a class or dotted path")
     return dict(value)
-
-
-def documented_defaults() -> dict[str, Any]:
-    """:data:`DEFAULTS` and the options of every built-in backend, as the reference lists them.
-
-    Imports every built-in backend: their extras must be installed.
-    """
-    sections = {
-        name: dict(import_backend(name, path).options_class())
-        for name, path in BUILTIN_BACKENDS.items()
-    }
-    return {**DEFAULTS, **{name: section for name, section in sections.items() if section}}

@@ -53,3 +53,15 @@ def import_backend(name: str, target: Any) -> type[Backend]:
     if not (isinstance(target, type) and issubclass(target, Backend)):
         raise ConfigError(where, f"{target!r} is not a tipsessions.backends.Backend class")
     return target
+
+
+def builtin_options() -> dict[str, dict[str, Any]]:
+    """Each built-in backend's options and their defaults, for the configuration reference.
+
+    Imports every built-in backend: their extras must be installed.
+    """
+    sections = {
+        name: dict(import_backend(name, path).options_class())
+        for name, path in BUILTIN_BACKENDS.items()
+    }
+    return {name: section for name, section in sections.items() if section}

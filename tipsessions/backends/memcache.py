@@ -73,6 +73,7 @@ class MemcacheBackend(RecordBackend):
     options_class = MemcacheOptions
     options: MemcacheOptions
     optimistic = True
+    evicts = True
 
     def __init__(self, name: str, options: Mapping[str, Any], keyring: Keyring) -> None:
         super().__init__(name, options, keyring)

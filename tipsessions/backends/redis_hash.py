@@ -16,6 +16,8 @@ trip, with no read-modify-write race:
   hash ``{t: 1}``. The scripts give up without ``c``, so a save never brings
   back a session that was invalidated, regenerated or expired, and a touch
   never lengthens a tombstone's grace.
+* ``u`` holds the user a session is bound to (``set_user()``), as JSON; it
+  counts as content, so a bound session with no data is kept.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..binding import Binding
 from ..record import ChangeSet, FlashEntry, Record, decode_json, dumps
 
 # ARGV: ttl, the number of fields to delete, of values to set and of flashes
@@ -92,6 +95,11 @@ def merge_args(changes: ChangeSet, ttl: int) -> list[Any]:
     sets = [(f"d:{name}", dumps(value)) for name, value in changes.updates.items()]
     if changes.max_age is not None:
         sets.append(("m", str(changes.max_age).encode()))
+    if changes.user_changed:
+        if changes.user is None:
+            deletes.append("u")
+        else:
+            sets.append(("u", dumps(changes.user.to_json())))
     adds = [
         (f"f:{entry[0]}", dumps([flash_key, entry[1], entry[2]]))
         for flash_key, entries in changes.flashes_added.items()
@@ -116,6 +124,8 @@ def encode(record: Record) -> dict[Any, Any]:
     fields["n"] = order
     if record.max_age is not None:
         fields["m"] = record.max_age
+    if record.user is not None:
+        fields["u"] = dumps(record.user.to_json())
     fields.update((f"d:{name}", dumps(value)) for name, value in record.data.items())
     return fields
 
@@ -134,6 +144,7 @@ def decode(fields: Mapping[bytes, bytes]) -> Record:
     max_age = decode_json(fields[b"m"]) if b"m" in fields else None
     if max_age is not None and (type(max_age) is not int or max_age < 0):
         raise ValueError("the lifetime is whole seconds")
+    user = Binding.from_json(decode_json(fields[b"u"])) if b"u" in fields else None
     data: dict[str, Any] = {}
     flashes: list[tuple[int, str, FlashEntry]] = []
     for name, value in fields.items():
@@ -150,4 +161,4 @@ def decode(fields: Mapping[bytes, bytes]) -> Record:
     grouped: dict[str, list[FlashEntry]] = {}
     for _, flash_key, entry in sorted(flashes, key=lambda flash: flash[0]):
         grouped.setdefault(flash_key, []).append(entry)
-    return Record(data=data, flashes=grouped, created=created, max_age=max_age)
+    return Record(data=data, flashes=grouped, created=created, max_age=max_age, user=user)
