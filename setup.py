@@ -36,7 +36,7 @@ setup(
         "redis": ["redis>=5.0"],
         "datastore": ["google-cloud-datastore>=2.19"],
         "templates": ["Jinja2>=3.1"],
-        "testing": ["WebTest>=3.0"],
+        "testing": ["WebTest>=3.0", "pytest>=8", "time-machine>=2.13"],
         "dev": [
             "pymemcache>=4.0",
             "redis>=5.0",

@@ -11,13 +11,11 @@
 from __future__ import annotations
 
 import ast
-import importlib.util
 import re
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -26,6 +24,7 @@ import webtest
 
 import tipsessions
 from sample_app.app import Request as SampleRequest
+from tests.examples import load_example
 from tipsessions.backends.catalog import builtin_options
 from tipsessions.config import DEFAULTS as COMMON_DEFAULTS
 
@@ -56,15 +55,6 @@ def documented_settings() -> dict[str, str | None]:
         default = DEFAULT_OPTION.search(match["options"])
         settings[match["name"]] = default["literal"] if default else None
     return settings
-
-
-def load_example(name: str) -> ModuleType:
-    path = DOCS / "examples" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"docs_example_{name}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # -- the configuration reference ---------------------------------------------

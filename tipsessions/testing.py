@@ -22,6 +22,10 @@ They open the session exactly as a request of that client would (its
 cookies for the session's path, its ``extra_environ``), through a stand-in
 WSGI application that shares the client's jar. That is why they need
 WebTest (``pip install '.[testing]'``) and nothing private of WebTest.
+
+For backend authors, :class:`BackendContract` is the suite every backend
+passes, as a pytest test class to subclass (see
+:mod:`tipsessions.conformance`).
 """
 
 from __future__ import annotations
@@ -39,13 +43,16 @@ from .store import DEFAULT, SessionStore
 
 try:
     import webtest
+
+    from .conformance import BackendContract
 except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError(
-        "tipsessions.testing needs WebTest: install tipsessions with its 'testing' "
-        "extra (pip install '.[testing]' in a tipsessions checkout)"
+        f"tipsessions.testing needs WebTest, pytest and time-machine ({error.name} is "
+        "missing): install tipsessions with its 'testing' extra (pip install "
+        "'.[testing]' in a tipsessions checkout)"
     ) from error
 
-__all__ = ["session_transaction", "stored_session"]
+__all__ = ["BackendContract", "session_transaction", "stored_session"]
 
 _WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
