@@ -51,9 +51,6 @@ T = TypeVar("T")
 Script = Callable[[BaseHandler, dict[str, str]], Any]
 
 
-# -- the application under test -------------------------------------------------
-
-
 class ScriptedHandler(BaseHandler):
     """Runs the script the path names; what the script returns is the JSON body."""
 
@@ -108,9 +105,6 @@ class Site:
         session_id, _ = self.runtime.keyring.unsign(COOKIE, cookie, None)
         record, _ = self.backend.read(self.backend.storage_key(session_id.decode("ascii")))
         return record
-
-
-# -- the client -------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -201,9 +195,6 @@ def wait_for(event: threading.Event) -> None:
         raise TimeoutError("the other request of the interleaving never got there")
 
 
-# -- fixtures ---------------------------------------------------------------------
-
-
 @pytest.fixture(params=SERVER_BACKENDS)
 def backend_name(request: pytest.FixtureRequest) -> str:
     # The cookie backends cannot merge concurrent requests: the last response wins.
@@ -238,9 +229,6 @@ def site(open_site: Callable[..., Site]) -> Site:
     return open_site()
 
 
-# -- the scripts several tests run ----------------------------------------------
-
-
 def contents(handler: BaseHandler, params: dict[str, str]) -> dict[str, Any]:
     """The session as the request found it, without changing it."""
     session = handler.session
@@ -265,9 +253,6 @@ def write_after(barrier: threading.Barrier) -> Script:
         session[params["key"]] = params["value"]
 
     return write_own_key
-
-
-# -- the tests --------------------------------------------------------------------
 
 
 def test_parallel_writes_to_different_keys_all_survive(site: Site, backend_name: str) -> None:

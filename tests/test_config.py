@@ -38,9 +38,6 @@ def config_error(settings: dict[str, Any] | None) -> ConfigError:
     return caught.value
 
 
-# -- defaults ---------------------------------------------------------------
-
-
 def test_keys_left_out_take_their_defaults() -> None:
     settings = build_store({"secret_key": SECRET}).settings
     assert settings.default_backend == "securecookie"
@@ -100,8 +97,6 @@ def test_merged_settings_reach_requests() -> None:
     assert header.startswith("sid=")
     assert "secure" in header.lower() and "SameSite=Lax" in header
 
-
-# -- errors naming their key ------------------------------------------------
 
 BAD_SETTINGS = {
     "no tipsessions section": (None, "tipsessions.secret_key"),
@@ -327,9 +322,6 @@ def test_bad_per_session_max_age_raises_config_error() -> None:
         return caught.value
 
     assert "max_age" in browser(ask).key
-
-
-# -- when configuration is checked ------------------------------------------
 
 
 def test_bad_config_fails_the_first_request_that_uses_a_session() -> None:

@@ -72,9 +72,6 @@ def in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TIPSESSIONS_SECRET_KEY", raising=False)
 
 
-# -- development --------------------------------------------------------------
-
-
 def test_development_runs_with_nothing_installed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -84,9 +81,6 @@ def test_development_runs_with_nothing_installed(
     assert load_settings(example.config).default_backend == "securecookie"
     assert_sessions_work(sample_app(example, "file"))
     assert list((tmp_path / "sessions").iterdir()), "the cart was written as a file"
-
-
-# -- the server backends --------------------------------------------------------
 
 
 def test_memcache(memcached_servers: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -137,8 +131,6 @@ def test_server_examples_fall_back_to_the_standard_local_addresses(
     assert redis["url"] == "redis://127.0.0.1:6379/0"
     assert datastore["project"] is None
 
-
-# -- production ------------------------------------------------------------------
 
 NEW_SECRET = "new-production-secret-4f9c2a7e81d3"
 OLD_SECRET = "old-production-secret-0b6d5e3c92a1"

@@ -82,9 +82,6 @@ def seal(keys: Keyring, backend: str, payload: bytes, name: str = "session") -> 
     return keys.encrypt(name, payload)
 
 
-# -- securecookie: the format -------------------------------------------------
-
-
 def secure_parts(browser: Browser) -> tuple[int, int, bytes, bytes]:
     """``(format, issued at in ms, payload, MAC)`` of the session cookie."""
     raw = unb64(browser.cookie() or "")
@@ -136,9 +133,6 @@ def test_securecookie_leaves_a_payload_zlib_cannot_shrink_uncompressed(value: st
     browser(lambda h: h.session.__setitem__("v", value))
     payload = secure_parts(browser)[2]  # the JSON itself
     assert f'"v":"{value}"'.encode() in payload
-
-
-# -- signatures bound to the name, keys rotating -------------------------------
 
 
 @pytest.mark.parametrize("backend", COOKIE_BACKENDS)
@@ -221,9 +215,6 @@ def test_keys_are_derived_once_not_per_request(
     assert len(derivations) == after_first_round_trip
 
 
-# -- encryptedcookie ---------------------------------------------------------------
-
-
 def test_encryptedcookie_hides_even_a_compressible_value() -> None:
     browser = Browser(default_backend="encryptedcookie")
     browser(lambda h: h.session.__setitem__("note", "plaintext-marker " * 20))
@@ -241,9 +232,6 @@ def test_encryptedcookie_rejects_every_single_bit_flip() -> None:
         flipped[bit // 8] ^= 1 << (bit % 8)
         with pytest.raises(BadCookie):
             keys.decrypt("session", b64(bytes(flipped)), None)
-
-
-# -- bad input: a new empty session, one warning, no value in the log ----------
 
 
 def secure_flip_payload(value: str, keys: Keyring) -> str:
@@ -388,8 +376,6 @@ def test_a_whole_bad_cookie_flow_logs_no_secret_and_no_cookie_value(
     assert_not_logged(caplog, SECRET, *values)
 
 
-# -- attributes ------------------------------------------------------------------
-
 DEFAULT_ATTRIBUTES = {"httponly": True, "samesite": "Lax", "path": "/"}
 
 WRITES: dict[str, Callable[[Any], Any]] = {
@@ -459,9 +445,6 @@ def test_cookie_max_age_from_config_applies_to_session_cookies() -> None:
     assert attributes(header_of(browser, "session"))["max-age"] == "600"
 
 
-# -- buffering ---------------------------------------------------------------------
-
-
 def test_cookies_wait_in_the_buffer_until_the_response_is_written() -> None:
     browser = Browser()
 
@@ -514,9 +497,6 @@ def test_set_cookie_rejects_a_non_string_value() -> None:
     browser(bad)
 
 
-# -- caching headers ---------------------------------------------------------------
-
-
 def test_reading_a_session_adds_vary_cookie_and_sets_no_cookie() -> None:
     browser = Browser()
     browser(lambda h: h.session.__setitem__("a", 1))
@@ -566,9 +546,6 @@ def test_a_public_response_turns_private_when_it_sets_a_cookie() -> None:
     browser(public)
     assert "public" not in browser.response.headers["Cache-Control"]
     assert "private" in browser.response.headers["Cache-Control"]
-
-
-# -- secure cookies ----------------------------------------------------------------
 
 
 def test_secure_cookie_round_trip() -> None:

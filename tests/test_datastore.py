@@ -211,9 +211,6 @@ def test_the_real_service_is_built_without_contacting_it(
     assert time.monotonic() - began < 15
 
 
-# -- the emulator going away --------------------------------------------------------
-
-
 def test_a_killed_emulator_is_backend_unavailable_within_the_timeout(
     killable_datastore: ServerProcess, unique_namespace: str
 ) -> None:

@@ -57,9 +57,6 @@ def documented_settings() -> dict[str, str | None]:
     return settings
 
 
-# -- the configuration reference ---------------------------------------------
-
-
 def test_every_setting_is_documented_and_nothing_else() -> None:
     assert set(documented_settings()) == {name for name, _ in flatten(DEFAULTS)}
 
@@ -79,9 +76,6 @@ def test_every_setting_has_a_type_and_an_explanation() -> None:
         assert following.startswith("   ") and len(following.split("\n\n")[0]) > 40, (
             f"{match['name']} has no explanation"
         )
-
-
-# -- the API reference ---------------------------------------------------------
 
 
 def test_every_public_name_is_in_the_api_reference() -> None:
@@ -108,9 +102,6 @@ def test_the_migration_table_names_every_public_session_method() -> None:
         "save_sessions",
     ):
         assert f"``{method}(" in migrating, method
-
-
-# -- examples ------------------------------------------------------------------
 
 
 def test_the_index_example_counts_visits() -> None:
@@ -205,9 +196,6 @@ def test_the_custom_backend_example_touches_live_records_only(tmp_path: Path) ->
     assert backend.touch(retired, 600) is False
     assert backend.touch(missing, 600) is False
     assert backend.read(live)[0] == Record(data={"n": 1}, created=1)
-
-
-# -- the build -----------------------------------------------------------------
 
 
 def test_the_screenshot_is_a_png_the_pages_show() -> None:

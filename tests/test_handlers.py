@@ -54,9 +54,6 @@ def cookie_names(browser: Browser) -> list[str]:
     return [header.split("=", 1)[0] for header in browser.set_cookies()]
 
 
-# -- the mixin and the middleware -----------------------------------------------
-
-
 @pytest.mark.parametrize("handler", [ScriptHandler, MyScriptHandler], ids=["BaseHandler", "MyBase"])
 def test_session_handlers_save_after_a_normal_return(handler: type[Any]) -> None:
     browser = Browser(handler)
@@ -130,9 +127,6 @@ def test_cookie_buffered_in_a_custom_middleware_is_written() -> None:
     browser()
     assert cookie_names(browser) == ["arrived"]
     assert browser.cookie("arrived") == "yes"
-
-
-# -- what is saved when -----------------------------------------------------
 
 
 def test_flash_then_redirect_shows_the_flash_once_on_the_next_page() -> None:

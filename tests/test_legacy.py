@@ -221,9 +221,6 @@ def test_the_setting_is_validated() -> None:
     assert "'webapp2_extras', 'tipfy'" in str(caught.value)
 
 
-# -- the reader is total ----------------------------------------------------------
-
-
 def read_ok(value: str | bytes) -> Any:
     """What ``read`` gives, checked to be None or ``(dict, float)``."""
     found = read("session", value, [SECRET])

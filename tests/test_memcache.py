@@ -68,9 +68,6 @@ def raw(memcached: str) -> Iterator[Client]:
     client.close()
 
 
-# -- several servers -------------------------------------------------------------
-
-
 def test_sessions_spread_over_every_server(
     memcached_servers: list[str], unique_prefix: str
 ) -> None:
@@ -105,9 +102,6 @@ def test_a_dead_server_fails_its_sessions_loudly_and_spares_the_others(
     error = browser.fail(lambda h: h.session.get("user"))
     assert isinstance(error, BackendUnavailable)
     assert killable_memcached.address in str(error)
-
-
-# -- memcached's own rules ---------------------------------------------------------
 
 
 def test_refused_write_raises_instead_of_losing_the_session(
@@ -174,9 +168,6 @@ def test_undecodable_record_reads_as_missing_and_is_logged(
         assert backend.update(key, ChangeSet(updates={"a": 1}), 60, None) is WriteResult.GONE
     assert caplog.records and all(r.name == "tipsessions.security" for r in caplog.records)
     assert "secret-garbage" not in caplog.text
-
-
-# -- check-and-set merging ---------------------------------------------------------
 
 
 def server_stats(server: str) -> dict[bytes, Any]:

@@ -159,9 +159,6 @@ def test_the_progress_bar() -> None:
     assert stream.getvalue() == "\rpurging datastore: 500 deleted"
 
 
-# -- the command line, run as users run it --------------------------------------------
-
-
 def write_config_module(directory: Path, body: str) -> str:
     name = f"purge_config_{secrets.token_hex(4)}"
     (directory / f"{name}.py").write_text(body)

@@ -46,9 +46,6 @@ def key(unique_prefix: str) -> str:
     return unique_prefix + "a" * 64
 
 
-# -- expiry -------------------------------------------------------------------------
-
-
 def test_every_write_and_touch_leaves_an_expiry(
     backend: RedisBackend, raw: redis.Redis, key: str
 ) -> None:
@@ -78,9 +75,6 @@ def test_sessions_saved_through_the_app_expire(
     raw.expire(stored_key(browser), 10)
     browser(lambda h: h.session["a"])  # read only, refresh due: a touch
     assert 998 <= raw.ttl(stored_key(browser)) <= 1000
-
-
-# -- the hash layout ----------------------------------------------------------------
 
 
 def test_values_come_back_exactly_as_stored(
@@ -202,9 +196,6 @@ def test_undecodable_records_read_as_missing_and_are_logged(
     assert len(caplog.records) == 2
     assert all(r.name == "tipsessions.security" for r in caplog.records)
     assert "secret-garbage" not in caplog.text
-
-
-# -- servers that are down, die or hang ----------------------------------------------
 
 
 def test_the_address_never_shows_the_password(killable_redis: ServerProcess) -> None:

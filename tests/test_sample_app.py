@@ -97,17 +97,11 @@ def visits(page: webtest.TestResponse) -> int:
     return int(page.html.select_one("#visits").get_text())
 
 
-# -- the visit counter -------------------------------------------------------
-
-
 def test_the_visit_counter_lives_in_the_default_cookie_session(app: webtest.TestApp) -> None:
     assert visits(app.get("/")) == 1
     assert visits(app.get("/")) == 2
     assert visits(visitor(app).get("/")) == 1
     assert "session" in app.cookies
-
-
-# -- the cart ----------------------------------------------------------------
 
 
 def test_the_cart_keeps_items_across_requests(app: webtest.TestApp) -> None:
@@ -146,9 +140,6 @@ def test_the_cart_page_names_its_backend(app: webtest.TestApp) -> None:
     assert f'backend="{backend}"' in app.get("/cart").text
 
 
-# -- flashes -----------------------------------------------------------------
-
-
 def test_a_flash_shows_once_after_the_redirect(app: webtest.TestApp) -> None:
     response = add_to_cart(app, "mug")
     assert response.status_int == 302
@@ -156,9 +147,6 @@ def test_a_flash_shows_once_after_the_redirect(app: webtest.TestApp) -> None:
     page = response.follow()
     assert flashes(page) == [("Added Enamel mug to your cart.", "flash flash-success")]
     assert flashes(app.get("/cart")) == []
-
-
-# -- signing in and out ------------------------------------------------------
 
 
 def test_signing_in_regenerates_the_ids_and_welcomes_once(app: webtest.TestApp) -> None:
@@ -234,9 +222,6 @@ def test_signing_out_removes_everything_but_the_remembered_email(app: webtest.Te
     assert form["remember"].checked
 
 
-# -- "keep me signed in": set_max_age ---------------------------------------------
-
-
 def test_keep_me_signed_in_makes_both_sessions_last_thirty_days(app: webtest.TestApp) -> None:
     app.get("/")
     add_to_cart(app, "tea")
@@ -282,9 +267,6 @@ def test_a_form_without_the_session_token_is_refused(app: webtest.TestApp) -> No
     assert cart_quantities(app) == {}
 
 
-# -- token requests: transient values -----------------------------------------
-
-
 def test_a_token_signs_in_one_request_without_any_cookie(app: webtest.TestApp) -> None:
     page = app.get("/whoami", {"token": "ada-demo-token"})
 
@@ -310,9 +292,6 @@ def test_the_api_without_a_token_is_unauthorized(app: webtest.TestApp) -> None:
 def test_the_api_recognises_a_signed_in_browser(app: webtest.TestApp) -> None:
     sign_in(app)
     assert app.get("/api/whoami").json == {"email": "ada@example.com", "authenticated_by": "cookie"}
-
-
-# -- the inspector and the page that reads no session -------------------------
 
 
 def test_the_sessions_page_shows_backends_and_cookie_attributes(app: webtest.TestApp) -> None:
@@ -396,9 +375,6 @@ def test_a_page_that_reads_no_session_opens_none(app: webtest.TestApp) -> None:
     assert "Vary" not in response.headers
 
 
-# -- configuration from the environment ---------------------------------------
-
-
 def test_the_environment_picks_the_cart_backend() -> None:
     assert config_from_environment({})["sample_app"] == {"cart_backend": "file"}
     config = config_from_environment({"SAMPLE_CART_BACKEND": "redis"})
@@ -423,8 +399,6 @@ def test_python_m_sample_app_documents_its_options() -> None:
     )
     assert "--port" in result.stdout
 
-
-# -- python -m sample_app, with the cart on a real server -----------------------
 
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 

@@ -26,9 +26,6 @@ def stored() -> Session:
     return loaded(a=1, b=[1], c={"x": 1})
 
 
-# -- new and modified -------------------------------------------------------
-
-
 def test_a_fresh_session_is_new_and_unmodified() -> None:
     session = Session()
     assert (session.new, session.modified, dict(session)) == (True, False, {})
@@ -62,8 +59,6 @@ def test_reading_changes_nothing(read: Callable[[Session], Any]) -> None:
     assert not session.modified
     assert not session.changes()
 
-
-# -- the change set ---------------------------------------------------------
 
 # Each change applied to stored(): (what it does, keys it sets, keys it deletes).
 CHANGES: dict[str, tuple[Callable[[Session], Any], dict[str, Any], set[str]]] = {
@@ -179,9 +174,6 @@ def test_non_string_top_level_key_is_refused() -> None:
         Session()[1] = "one"  # type: ignore[index]
 
 
-# -- flashes ----------------------------------------------------------------
-
-
 def test_flashes_are_value_level_tuples_oldest_first_read_once() -> None:
     session = Session()
     session.add_flash("Saved.", "success")
@@ -219,9 +211,6 @@ def test_flash_value_must_be_json() -> None:
     assert caught.value.key == "_flash"
 
 
-# -- transient values -------------------------------------------------------
-
-
 def test_transient_value_is_seen_first_by_getitem_and_get() -> None:
     session = loaded(user="stored")
     session.set_t("user", "transient")
@@ -251,9 +240,6 @@ def test_transient_values_never_mark_modified_nor_reach_storage() -> None:
     assert session.to_record().data == {"user": "stored"}
 
 
-# -- lifecycle ----------------------------------------------------------------
-
-
 def test_regenerate_id_keeps_the_data_and_marks_modified() -> None:
     session = stored()
     session.regenerate_id()
@@ -271,8 +257,6 @@ def test_invalidate_empties_everything_and_starts_new() -> None:
     assert session.new
     assert session.modified
 
-
-# -- JSON only ------------------------------------------------------------------
 
 NOT_JSON: dict[str, Any] = {
     "tuple": (1, 2),
@@ -336,8 +320,6 @@ def test_nested_mutation_into_non_json_raises_at_save_naming_the_key(
             save_step()
         assert caught.value.key in {"l", "d"}
 
-
-# -- through requests -------------------------------------------------------
 
 BACKENDS = ["securecookie", "encryptedcookie", "memory"]
 

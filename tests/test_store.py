@@ -30,9 +30,6 @@ def clock() -> Iterator[time_machine.Traveller]:
         yield traveller
 
 
-# -- the store outside a handler class --------------------------------------
-
-
 def count_visits(session: tipsessions.Session) -> webapp2.Response:
     session["visits"] = session.get("visits", 0) + 1
     return webapp2.Response(str(session["visits"]))
@@ -66,9 +63,6 @@ def test_get_store_in_a_plain_function_handler(path: str) -> None:
 def test_get_store_returns_the_handlers_store() -> None:
     browser = Browser()
     assert browser(lambda h: get_store() is get_store(h.request) is h.session_store) is True
-
-
-# -- named sessions ------------------------------------------------------------
 
 
 def test_same_name_gives_the_same_object_within_a_request() -> None:
@@ -133,9 +127,6 @@ def test_a_session_name_that_is_no_cookie_name_is_refused() -> None:
             h.session_store.get_session("my cart")
 
     browser(open_bad)
-
-
-# -- expiry ----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -236,9 +227,6 @@ def test_get_session_max_age_adds_an_idle_timeout(
     browser(lambda h: [s.__setitem__("a", 1) for s in both(h)])
     clock.shift(51)
     assert browser(lambda h: [s.get("a") for s in both(h)]) == [1, None]
-
-
-# -- size -------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("backend", COOKIE_BACKENDS)
