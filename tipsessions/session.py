@@ -1,43 +1,27 @@
 """The session object handlers use: a dict that knows what changed.
 
-Change tracking compares each list and dict with a private copy of what was
-loaded, so ``session["cart"].append(3)`` is saved without the user flagging
-it.
-Alongside the data live flashes (read once), transient values (this request
-only, never stored) and the two lifecycle requests, ``regenerate_id()`` and
-``invalidate()``, which the backend carries out when the session is saved.
+What makes it more than a dict lives beside it: change tracking
+(:mod:`tipsessions.tracking`), flashes (:mod:`tipsessions.flashes`) and the
+guard on attributes (:mod:`tipsessions.attributes`). Here are the session's
+lifecycle requests, ``regenerate_id()`` and ``invalidate()``, which the
+backend carries out when the session is saved, its lifetime and user, and
+what the backend reads when saving.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import ItemsView, Iterator, Mapping, ValuesView
 from typing import Any
 
+from .attributes import StrictAttributes
 from .binding import Binding
 from .errors import ConfigError
-from .record import BROWSER_SESSION, ChangeSet, FlashEntry, Record, check_json, new_flash_id
-
-_MISSING: Any = object()
-
-#: What users of other frameworks reach for, and what does it here.
-_HABITS = {
-    "permanent": "for a session that outlives the browser, call session.set_max_age(seconds) "
-    "(None: until the browser closes)",
-    "set_expiry": "call session.set_max_age(seconds) (None: until the browser closes)",
-    "cycle_key": "call session.regenerate_id()",
-    "flush": "call session.invalidate()",
-}
+from .flashes import Flashes
+from .record import BROWSER_SESSION, ChangeSet, Record, check_json
+from .tracking import TrackedDict
 
 
-def _no_attribute(name: str, *, assigned: bool) -> AttributeError:
-    by_key = f"session[{name!r}] = value" if assigned else f"session.get({name!r})"
-    hint = _HABITS.get(name, f"session data goes by key: {by_key}")
-    return AttributeError(f"Session has no attribute {name!r}; {hint}")
-
-
-class Session(dict[str, Any]):
+class Session(StrictAttributes, Flashes, TrackedDict):
     """One named session of a request.
 
     ``new`` is True when no valid stored session came with the request.
@@ -45,9 +29,8 @@ class Session(dict[str, Any]):
     backend state.
     """
 
-    # The public attributes. Assigning any other raises AttributeError: a
-    # typo or a habit from another framework (``session.permanent = True``)
-    # would otherwise be accepted and do nothing.
+    # The public attributes: assigning any other raises AttributeError
+    # (see tipsessions.attributes).
     new: bool
     created: float
     regenerate_requested: bool
@@ -56,13 +39,6 @@ class Session(dict[str, Any]):
     _degraded: bool
     _max_age_changed: bool
     _forced: bool
-    _flashes: dict[str, list[FlashEntry]]
-    _transient: dict[str, Any]
-    _loaded_keys: set[str]
-    _pristine: dict[str, Any]
-    _touched: set[str]
-    _flashes_added: dict[str, list[FlashEntry]]
-    _flashes_read: dict[str, set[str]]
     #: The user bound with ``set_user()``, and whether this request changed it.
     _binding: Binding | None
     _binding_changed: bool
@@ -98,130 +74,6 @@ class Session(dict[str, Any]):
         """The lifetime chosen with :meth:`set_max_age`; ``None`` follows the configuration."""
         return self._max_age
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        # Runs for every attribute the session sets on itself: cheapest test first.
-        if name in _ATTRIBUTES or name[:1] == "_" or hasattr(type(self), name):
-            object.__setattr__(self, name, value)
-        else:
-            raise _no_attribute(name, assigned=True)
-
-    def __getattr__(self, name: str) -> Any:
-        # Called only for attributes that do not exist.
-        if name.startswith("_"):
-            raise AttributeError(name)
-        raise _no_attribute(name, assigned=False)
-
-    def _mark_clean(self) -> None:
-        """Take the current contents as the baseline changes are measured from."""
-        loaded = set(dict.keys(self))
-        # Values handed out before are still held by the caller: copy them now.
-        held = (self._pristine.keys() | self._touched) & loaded
-        self.__dict__.update(
-            _loaded_keys=loaded, _pristine={}, _touched=set(), _flashes_added={}, _flashes_read={}
-        )
-        for key in held:
-            self._expose(key, dict.__getitem__(self, key))
-
-    def _expose(self, key: str, value: Any) -> Any:
-        """Remember a list or dict as JSON text before handing it out.
-
-        Immutable values can only change through ``__setitem__``, which is
-        tracked, and a list or dict can only be changed in place by someone
-        holding it; so only values actually handed out are remembered, once.
-        Text, not ``==``: Python calls ``1``, ``1.0`` and ``True`` equal, JSON
-        does not, and a change between them must be saved.
-        """
-        untracked = key not in self._pristine and key not in self._touched
-        if untracked and isinstance(value, (list, dict)):
-            self._pristine[key] = json.dumps(value)
-        return value
-
-    # -- the dict API, tracked ----------------------------------------------
-
-    def __getitem__(self, key: str) -> Any:
-        if key in self._transient:
-            return self._transient[key]
-        return self._expose(key, super().__getitem__(key))
-
-    def get(self, key: str, default: Any = None) -> Any:
-        if key in self._transient:
-            return self._transient[key]
-        if super().__contains__(key):
-            return self._expose(key, super().__getitem__(key))
-        return default
-
-    def __iter__(self) -> Iterator[str]:
-        # Overriding __iter__ makes dict(session) and {**session} read values
-        # through __getitem__ instead of C's direct copy, so they are tracked.
-        return iter(dict.keys(self))
-
-    def values(self) -> ValuesView[Any]:  # type: ignore[override]
-        self._expose_all()
-        return super().values()
-
-    def items(self) -> ItemsView[str, Any]:  # type: ignore[override]
-        self._expose_all()
-        return super().items()
-
-    def _expose_all(self) -> None:
-        for key, value in dict.items(self):
-            self._expose(key, value)
-
-    def __or__(self, other: Any) -> dict[str, Any]:  # type: ignore[override]
-        merged = self.copy()
-        merged.update(other)
-        return merged
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._transient or super().__contains__(key)
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        if not isinstance(key, str):
-            raise TypeError(f"session keys are strings, not {type(key).__name__}")
-        check_json(key, value)
-        self._touched.add(key)
-        super().__setitem__(key, value)
-
-    def __delitem__(self, key: str) -> None:
-        super().__delitem__(key)
-        self._touched.add(key)
-
-    def pop(self, key: str, default: Any = _MISSING) -> Any:
-        if super().__contains__(key):
-            self._touched.add(key)
-            return super().pop(key)
-        if default is _MISSING:
-            raise KeyError(key)
-        return default
-
-    def popitem(self) -> tuple[str, Any]:
-        key, value = super().popitem()
-        self._touched.add(key)
-        return key, value
-
-    def setdefault(self, key: str, default: Any = None) -> Any:
-        if not super().__contains__(key):
-            self[key] = default
-        return self._expose(key, super().__getitem__(key))
-
-    def update(self, other: Any = (), /, **kwargs: Any) -> None:
-        pairs = other.items() if isinstance(other, Mapping) else other
-        for key, value in [*pairs, *kwargs.items()]:
-            self[key] = value
-
-    def __ior__(self, other: Any) -> Session:  # type: ignore[override]
-        self.update(other)
-        return self
-
-    def clear(self) -> None:
-        self._touched.update(self)
-        super().clear()
-
-    def copy(self) -> dict[str, Any]:
-        """A plain dict of the stored data (transient values left out)."""
-        self._expose_all()
-        return dict(dict.items(self))
-
     @property
     def degraded(self) -> bool:
         """True when the backend failed and ``on_backend_error`` is "degrade".
@@ -231,43 +83,6 @@ class Session(dict[str, Any]):
         rather than act as if they were signed out.
         """
         return self._degraded
-
-    # -- flashes ------------------------------------------------------------
-
-    def add_flash(self, value: Any, level: str | None = None, key: str = "_flash") -> None:
-        """Queue a message to show once, typically after a redirect."""
-        check_json(key, value)
-        check_json(key, level)
-        entry: FlashEntry = [new_flash_id(), value, level]
-        self._flashes.setdefault(key, []).append(entry)
-        self._flashes_added.setdefault(key, []).append(entry)
-
-    def get_flashes(self, key: str = "_flash") -> list[tuple[Any, str | None]]:
-        """Return ``(value, level)`` pairs, oldest first, and remove them."""
-        entries = self._flashes.pop(key, [])
-        added = self._flashes_added.get(key, [])
-        for entry in entries:
-            if entry in added:
-                added.remove(entry)
-            else:
-                self._flashes_read.setdefault(key, set()).add(entry[0])
-        if not added:
-            self._flashes_added.pop(key, None)
-        return [(entry[1], entry[2]) for entry in entries]
-
-    # -- transient values ---------------------------------------------------
-
-    def set_t(self, key: str, value: Any) -> None:
-        """Keep a value for this request only; it is never stored."""
-        self._transient[key] = value
-
-    def get_t(self, key: str, default: Any = None) -> Any:
-        return self._transient.get(key, default)
-
-    def delete_t(self, key: str) -> None:
-        self._transient.pop(key, None)
-
-    # -- lifecycle ----------------------------------------------------------
 
     def regenerate_id(self) -> None:
         """Move this session to a new id when saved; call it at login.
@@ -282,17 +97,21 @@ class Session(dict[str, Any]):
 
         Anything stored afterwards in the same request starts a new session.
         """
-        super().clear()
+        dict.clear(self)
         self._flashes.clear()
         self._transient.clear()
-        self.invalidated = True
-        self.regenerate_requested = False
-        self.new = True
-        self.created = time.time()
-        self._max_age = None
-        self._max_age_changed = False
-        self._binding = None
-        self._binding_changed = False
+        self.__dict__.update(
+            invalidated=True,
+            regenerate_requested=False,
+            new=True,
+            created=time.time(),
+            _max_age=None,
+            _max_age_changed=False,
+            _binding=None,
+            _binding_changed=False,
+            _flashes_added={},
+            _flashes_read={},
+        )
         self._mark_clean()
 
     def set_max_age(self, seconds: int | None) -> None:
@@ -331,8 +150,6 @@ class Session(dict[str, Any]):
     def user_id(self) -> str | None:
         """The user this session is bound to with :meth:`set_user`, or ``None``."""
         return None if self._binding is None else self._binding.user_id
-
-    # -- what the backend reads when saving ---------------------------------
 
     @property
     def modified(self) -> bool:
@@ -388,16 +205,6 @@ class Session(dict[str, Any]):
             user=self._binding,
         )
 
-    def _changed_since_load(self, key: str, value: Any) -> bool:
-        if key in self._touched or key not in self._loaded_keys:
-            return True
-        if key not in self._pristine:
-            return False
-        try:
-            return bool(json.dumps(value) != self._pristine[key])
-        except (TypeError, ValueError):
-            return True  # mutated into something JSON cannot hold: check_json names it
-
     def to_record(self) -> Record:
         """The full current state, for backends that store it whole."""
         # Values loaded and never touched nor handed out are JSON as loaded.
@@ -422,7 +229,6 @@ class Session(dict[str, Any]):
             _max_age_changed=False,
             _binding_changed=False,
             _forced=False,
+            _flashes_added={},
+            _flashes_read={},
         )
-
-
-_ATTRIBUTES = frozenset(Session.__annotations__)
