@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 # Document the checkout being built, not whichever tipsessions is installed.
@@ -39,3 +40,25 @@ html_theme = "furo"
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_default_options = {"members": True, "show-inheritance": False}
+
+#: Modules of the parts Session and SessionStore are assembled from: no API
+#: of their own, so the reference shows what the parts stand on instead.
+_PARTS = {
+    "tipsessions.attributes",
+    "tipsessions.flashes",
+    "tipsessions.plain_cookies",
+    "tipsessions.tracking",
+}
+
+
+def _public_bases(app: object, name: str, obj: object, options: object, bases: list[Any]) -> None:
+    """Show a class's public ancestry: a Session is a dict, whatever its parts."""
+    shown: list[Any] = []
+    for base in bases:
+        parts = vars(base).get("__orig_bases__", ()) if base.__module__ in _PARTS else (base,)
+        shown.extend(part for part in parts if part not in shown)
+    bases[:] = shown or [object]
+
+
+def setup(app: Any) -> None:
+    app.connect("autodoc-process-bases", _public_bases)

@@ -16,8 +16,8 @@ from .errors import (
 )
 from .handlers import BaseHandler, SessionMiddleware, SessionMixin
 from .session import Session
+from .signout import UserSession
 from .store import SessionStore, get_store
-from .users import UserSession
 
 __all__ = [
     "BackendUnavailable",

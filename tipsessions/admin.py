@@ -16,7 +16,7 @@ from .config import load_settings
 from .errors import ConfigError
 from .registry import Registry
 from .runtime import Runtime
-from .users import UserSession, end_entries, list_sessions
+from .signout import UserSession, end_entries, list_sessions
 
 
 def _runtime(app_config: Mapping[str, Any]) -> tuple[Runtime, Registry]:

@@ -3,18 +3,7 @@
 Each user has one record on a server-side backend (the ``users`` setting),
 stored under the backend's own key for ``"user:" + sha256(user id)``, so a
 dump of the store holds no user id and no client can name it as a session.
-The record's data holds:
-
-* ``e``: the revocation epoch, in milliseconds. ``revoke_user()`` raises it;
-  a session bound under a lower epoch is revoked, whichever process serves it.
-* ``s:<fingerprint>``: one of the user's sessions, written once when it is
-  bound: its cookie name, backend, creation time and label. A session whose
-  entry is gone is revoked: signing out one device deletes its entry.
-* ``k:<fingerprint>``: a server-side session's storage key (a digest of its
-  id, never the id), so that revoking deletes its record at once; rewritten
-  when ``regenerate_id()`` moves the session.
-* ``t:<fingerprint>``: ``[last seen, ends by]``, rewritten as the session is
-  used, at most once per ``session_refresh_interval`` per process.
+What the record holds is :mod:`tipsessions.user_record`.
 
 Every write is an ``update`` that merges a few keys into the stored record,
 atomically on every backend, so concurrent sign-ins, reports and
@@ -38,136 +27,61 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
-from typing import Any, TypeGuard
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from typing import TypeVar
 
-from .backends.base import WriteResult
+from .backends.base import Backend, WriteResult
 from .backends.server import ServerBackend
-from .binding import Binding, is_fingerprint
+from .binding import Binding
+from .config import Settings
+from .errors import ConfigError
 from .record import ChangeSet, Record
+from .user_record import Entry, UserRecord, decode, entry_keys
 
 security_log = logging.getLogger("tipsessions.security")
 
 #: Seconds a user's record is kept after its last write. Browsers keep no
 #: cookie longer than 400 days, and any use of a bound session writes.
 REGISTRY_TTL = 400 * 24 * 3600
-#: An entry is deleted this long after the time it said its session ends:
-#: never sooner, as the last report of a session in use may lag its use.
-PRUNE_AFTER = 3600
 #: Users and sessions whose reads and reports a process remembers.
 CACHE_SIZE = 10_000
 
-
-@dataclass(frozen=True)
-class Entry:
-    """One session of a user as the registry knows it."""
-
-    fingerprint: str
-    name: str
-    backend: str
-    created: float
-    label: str | None
-    #: The storage key of a server-side session; ``None`` for a cookie session.
-    key: str | None
-    seen: float
-    #: The session ends by then unless it is used again; ``None``: no limit.
-    until: float | None
-
-    def live(self, now: float) -> bool:
-        return self.until is None or self.until > now
-
-    def stored(self) -> dict[str, Any]:
-        """The record keys that hold this entry."""
-        s_key, k_key, t_key = entry_keys(self.fingerprint)
-        keys: dict[str, Any] = {
-            s_key: {"n": self.name, "b": self.backend, "c": self.created, "l": self.label},
-            t_key: [self.seen, self.until],
-        }
-        if self.key is not None:
-            keys[k_key] = self.key
-        return keys
+_V = TypeVar("_V")
 
 
-@dataclass(frozen=True)
-class UserRecord:
-    """A user's registry record, decoded."""
+class _Recent(OrderedDict[str, _V]):
+    """The :data:`CACHE_SIZE` items written last; a read is one plain dict lookup."""
 
-    epoch: int
-    entries: Mapping[str, Entry]
-    #: Keys that belong to no entry any more (left by a report that raced a revocation).
-    orphans: frozenset[str] = frozenset()
+    def __init__(self, lock: threading.Lock) -> None:
+        super().__init__()
+        self._lock = lock
 
-    def admits(self, binding: Binding) -> bool:
-        return binding.epoch >= self.epoch and binding.fingerprint in self.entries
+    def remember(self, key: str, value: _V) -> None:
+        with self._lock:
+            self[key] = value
+            self.move_to_end(key)
+            while len(self) > CACHE_SIZE:
+                self.popitem(last=False)
 
-    def prunable(self, now: float) -> set[str]:
-        """Record keys that can go: entries long dead, and orphans."""
-        dead = (
-            fp
-            for fp, entry in self.entries.items()
-            if entry.until is not None and entry.until + PRUNE_AFTER < now
+
+def build_registry(settings: Settings, backend_of: Callable[[str], Backend]) -> Registry | None:
+    """The application's registry, or ``None`` without the ``users`` setting."""
+    if settings.users is None:
+        return None
+    backend = backend_of(settings.users.backend)
+    if not isinstance(backend, ServerBackend) or backend.evicts:
+        reason = (
+            "it may evict entries to make room, and an evicted revocation epoch would "
+            "bring revoked cookie sessions back"
+            if isinstance(backend, ServerBackend)
+            else "it keeps nothing on the server"
         )
-        return {key for fp in dead for key in entry_keys(fp)} | self.orphans
-
-
-def entry_keys(fingerprint: str) -> tuple[str, str, str]:
-    return f"s:{fingerprint}", f"k:{fingerprint}", f"t:{fingerprint}"
-
-
-def _number(value: Any) -> TypeGuard[float]:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def decode(record: Record) -> UserRecord:
-    """The registry record; :class:`ValueError` when its epoch is unusable.
-
-    A malformed entry is left out, which revokes that one session: what a
-    store returns never admits more than it says.
-    """
-    data = record.data
-    epoch = data.get("e")
-    if type(epoch) is not int or epoch < 0:
-        raise ValueError("a registry record's epoch is a whole number")
-    entries: dict[str, Entry] = {}
-    used = {"e"}
-    for name, value in data.items():
-        kind, _, fp = name.partition(":")
-        entry = _entry(fp, value, data) if kind == "s" and is_fingerprint(fp) else None
-        if entry is not None:
-            entries[fp] = entry
-            used.update(entry_keys(fp))
-    return UserRecord(epoch, entries, frozenset(data.keys() - used))
-
-
-def _entry(fp: str, value: Any, data: Mapping[str, Any]) -> Entry | None:
-    """The entry of ``s:<fp>`` and its ``k:`` and ``t:`` keys; ``None`` when malformed."""
-    if not isinstance(value, dict):
-        return None
-    created, title, backend, label = (value.get(k) for k in ("c", "n", "b", "l"))
-    key, times = data.get(f"k:{fp}"), data.get(f"t:{fp}")
-    if not _number(created) or not (isinstance(title, str) and isinstance(backend, str)):
-        return None
-    if not (label is None or isinstance(label, str)) or not (key is None or isinstance(key, str)):
-        return None
-    if times is None:
-        seen, until = created, None
-    elif isinstance(times, list) and len(times) == 2:
-        seen, until = times
-    else:
-        return None
-    if not _number(seen) or not (until is None or _number(until)):
-        return None
-    return Entry(
-        fp,
-        title,
-        backend,
-        float(created),
-        label,
-        key,
-        float(seen),
-        None if until is None else float(until),
-    )
+        raise ConfigError(
+            "tipsessions.users.backend",
+            f"the {backend.name!r} backend cannot hold the user registry: {reason}",
+        )
+    return Registry(backend, settings.users.check_interval, settings.session_refresh_interval)
 
 
 class Registry:
@@ -178,9 +92,11 @@ class Registry:
         self.check_interval = check_interval
         #: A session in use reports itself at most this often, per process.
         self.report_interval = report_interval
-        self._read: OrderedDict[str, tuple[float, UserRecord | None]] = OrderedDict()
-        self._reported: OrderedDict[str, float] = OrderedDict()
         self._lock = threading.Lock()
+        #: What this process last read of each user, and when.
+        self._read: _Recent[tuple[float, UserRecord | None]] = _Recent(self._lock)
+        #: When this process last reported each session in use.
+        self._reported: _Recent[float] = _Recent(self._lock)
 
     def key(self, user_id: str) -> str:
         digest = hashlib.sha256(user_id.encode("utf-8")).hexdigest()
@@ -198,7 +114,7 @@ class Registry:
                 security_log.warning(
                     "%s backend: unusable user registry record (%s)", self.backend.name, error
                 )
-        self._remember(user_id, found)
+        self._read.remember(user_id, (time.time(), found))
         return found
 
     def admits(self, binding: Binding) -> bool:
@@ -232,10 +148,9 @@ class Registry:
         changes = ChangeSet(updates=updates, deleted=pruned - updates.keys())
         self._write(binding.user_id, changes, create_with=binding.epoch)
         base = known or UserRecord(binding.epoch, {})
-        self._remember(
-            binding.user_id, replace(base, entries={**base.entries, entry.fingerprint: entry})
-        )
-        self._mark_reported(binding.fingerprint, entry.seen)
+        updated = replace(base, entries={**base.entries, entry.fingerprint: entry})
+        self._read.remember(binding.user_id, (time.time(), updated))
+        self._reported.remember(binding.fingerprint, entry.seen)
 
     def move(self, binding: Binding, key: str) -> None:
         """A server-side session moved to a new storage key (``regenerate_id()``)."""
@@ -252,7 +167,7 @@ class Registry:
             return
         now = time.time()
         self._write(binding.user_id, ChangeSet(updates={f"t:{binding.fingerprint}": [now, until]}))
-        self._mark_reported(binding.fingerprint, now)
+        self._reported.remember(binding.fingerprint, now)
 
     def forget(self, binding: Binding) -> None:
         """Delete one session's entry: it signed out or was bound to someone else."""
@@ -290,7 +205,8 @@ class Registry:
             self._write(user_id, ChangeSet(deleted=deleted))
         gone = {entry.fingerprint for entry in removed}
         entries = {fp: entry for fp, entry in known.entries.items() if fp not in gone}
-        self._remember(user_id, replace(known, entries=entries, orphans=frozenset()))
+        updated = replace(known, entries=entries, orphans=frozenset())
+        self._read.remember(user_id, (time.time(), updated))
         return removed
 
     def _write(self, user_id: str, changes: ChangeSet, create_with: int | None = None) -> None:
@@ -309,20 +225,6 @@ class Registry:
             self.backend.put(key, Record(data=data, created=time.time()), REGISTRY_TTL)
             self._drop(user_id)
 
-    def _remember(self, user_id: str, known: UserRecord | None) -> None:
-        with self._lock:
-            self._read[user_id] = (time.time(), known)
-            self._read.move_to_end(user_id)
-            while len(self._read) > CACHE_SIZE:
-                self._read.popitem(last=False)
-
     def _drop(self, user_id: str) -> None:
         with self._lock:
             self._read.pop(user_id, None)
-
-    def _mark_reported(self, fingerprint: str, when: float) -> None:
-        with self._lock:
-            self._reported[fingerprint] = when
-            self._reported.move_to_end(fingerprint)
-            while len(self._reported) > CACHE_SIZE:
-                self._reported.popitem(last=False)

@@ -21,7 +21,7 @@ from .config import Settings, load_settings
 from .cookies import Keyring
 from .errors import ConfigError
 from .legacy import LegacyCookies
-from .users import build_registry
+from .registry import build_registry
 
 _RUNTIME_KEY = "tipsessions.runtime"
 _lock = threading.Lock()

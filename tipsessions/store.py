@@ -5,67 +5,38 @@ a session or a cookie, so a request that never touches sessions costs
 nothing. Sessions are opened on first use and saved together, after the
 handler, onto the response actually sent; cookie writes wait in a buffer
 until then, because the response does not exist while the handler runs.
+A handler's own cookies go through the same buffer
+(:mod:`tipsessions.plain_cookies`).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import webapp2
 import webob
 
-from .backends.base import Backend, Lifetime, log_rejected
-from .config import check_cookie_name, check_seconds, merge_cookie_args
-from .cookies import BadCookie
+from . import signout
+from .backends.base import Lifetime
+from .config import check_cookie_name, check_seconds
 from .errors import BackendUnavailable, ConfigError, SessionConflict
 from .headers import add_vary_cookie, cookie_values, make_private, write_cookies
-from .record import BROWSER_SESSION, check_json, decode_json, dumps
+from .opened import Opened
+from .plain_cookies import DEFAULT as DEFAULT
+from .plain_cookies import PlainCookies
 from .runtime import Runtime, lifetime_of
 from .session import Session
-from .users import UserSession, admitted, after_save, attach
-from .users import revoke_session as _revoke_session
-from .users import revoke_user as _revoke_user
-from .users import user_sessions as _user_sessions
+from .signout import UserSession
+from .users import admitted, after_save, attach
 
 log = logging.getLogger("tipsessions")
-
-# RFC 6265's cookie-octets: anything else (a space, a comma, a semicolon, a
-# quote, non-ASCII) breaks or splits the header. Its quoted form is left
-# out: WebOb refuses it and browsers keep the quotes as part of the value.
-_COOKIE_VALUE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*")
 
 _STORE_KEY = "tipsessions.store"
 
 
-class _Default:
-    def __repr__(self) -> str:
-        return "<config>"
-
-
-#: Stands for "the configured value" in signatures.
-DEFAULT: Any = _Default()
-
-
-@dataclass
-class _Opened:
-    session: Session
-    backend: Backend
-    #: The backend's bookkeeping for this session, from ``load`` to ``save``.
-    handle: Any
-    lifetime: Lifetime
-    cookie_args: Mapping[str, Any]
-    #: The backend failed and ``on_backend_error`` is "degrade": never save.
-    degraded: bool = False
-    #: Read from a cookie of the libraries tipsessions replaces: the backend
-    #: never saw that cookie, so the store expires it if the session ends empty.
-    adopted: bool = False
-
-
-class SessionStore:
+class SessionStore(PlainCookies):
     """All sessions and cookies of one request.
 
     Get it with :func:`get_store` (or ``handler.session_store``); building
@@ -81,7 +52,7 @@ class SessionStore:
         else:
             self.runtime = Runtime.for_config(config)
         self.settings = self.runtime.settings
-        self._sessions: dict[str, _Opened] = {}
+        self._sessions: dict[str, Opened] = {}
         self._cookies: dict[str, tuple[str | None, Mapping[str, Any]]] = {}
 
     def get_session(
@@ -136,9 +107,11 @@ class SessionStore:
                 raise
             log.error("%s; serving an empty session that will not be saved", error)
             session = Session(degraded=True)
-            self._sessions[name] = _Opened(session, chosen, None, lifetime, args, degraded=True)
+            opened = self._sessions[name] = Opened(
+                session, chosen, None, lifetime, args, degraded=True
+            )
             if runtime.users is not None:
-                attach(self, name, session, False)
+                attach(runtime.users, self.settings, name, opened, False)
             return session
         adopted = False
         if loaded.record is not None:
@@ -148,11 +121,11 @@ class SessionStore:
             adopted = not session.new
         else:
             session = Session()
-        self._sessions[name] = _Opened(
+        opened = self._sessions[name] = Opened(
             session, chosen, loaded.handle, lifetime, args, False, adopted
         )
         if runtime.users is not None:
-            attach(self, name, session, revoked)
+            attach(runtime.users, self.settings, name, opened, revoked)
         return session
 
     def _adopt_legacy(
@@ -182,7 +155,7 @@ class SessionStore:
 
     def user_sessions(self, user_id: str) -> list[UserSession]:
         """The user's live sessions, most recently used first, for a "your devices" page."""
-        return _user_sessions(self, user_id)
+        return signout.user_sessions(self.runtime, self._open_sessions, user_id)
 
     def revoke_user(self, user_id: str, keep_current: bool = False) -> int:
         """End every session of the user, cookie sessions included; return how many.
@@ -190,74 +163,16 @@ class SessionStore:
         ``keep_current`` keeps this request's own session ("sign out my other
         devices").
         """
-        return _revoke_user(self, user_id, keep_current)
+        return signout.revoke_user(self.runtime, self._open_sessions, user_id, keep_current)
 
     def revoke_session(self, user_id: str, fingerprint: str) -> bool:
         """End one session of the user, named by its fingerprint; False if none was live."""
-        return _revoke_session(self, user_id, fingerprint)
+        return signout.revoke_session(self.runtime, self._open_sessions, user_id, fingerprint)
 
-    def _cookie_args(self, given: Mapping[str, Any] | None, where: str) -> Mapping[str, Any]:
-        if not given:
-            return self.settings.cookie_args
-        return merge_cookie_args(given, where, base=self.settings.cookie_args)
-
-    # -- plain and signed cookies -------------------------------------------
-
-    def set_cookie(self, name: str, value: str, **cookie_args: Any) -> None:
-        """Set a cookie on the response; the last call for a name wins.
-
-        Attributes default to the configured ``cookie_args``.
-        """
-        check_cookie_name(name, "name")
-        if not isinstance(value, str):
-            raise TypeError(f"cookie values are strings, not {type(value).__name__}")
-        if not _COOKIE_VALUE.fullmatch(value):
-            raise ValueError(
-                f"cookie {name!r}: a cookie value holds printable ASCII except spaces, "
-                "'\"', ',', ';' and '\\'; encode it first (urllib.parse.quote, base64) "
-                "or store it with set_secure_cookie"
-            )
-        self._cookies[name] = (value, self._cookie_args(cookie_args, "set_cookie"))
-
-    def delete_cookie(self, name: str, path: str = "/", domain: str | None = None) -> None:
-        """Expire a cookie on the response; the last call for a name wins."""
-        check_cookie_name(name, "name")
-        args = {**self.settings.cookie_args, "path": path, "domain": domain}
-        self._cookies[name] = (None, args)
-
-    def get_secure_cookie(self, name: str, max_age: int | None = DEFAULT) -> dict[str, Any] | None:
-        """The dict stored by :meth:`set_secure_cookie`, or ``None``.
-
-        ``None`` also for a cookie that was tampered with, signed under
-        another name, or is older than ``max_age`` (default
-        ``session_max_age``) seconds.
-        """
-        if max_age is DEFAULT:
-            max_age = self.settings.session_max_age
-        reason = ""
-        for value in cookie_values(self.request.environ, name):
-            try:
-                payload, _ = self.runtime.keyring.unsign(name, value, max_age)
-                data = decode_json(payload)
-            except (BadCookie, ValueError) as error:
-                reason = str(error) or type(error).__name__
-                continue
-            if isinstance(data, dict):
-                return data
-            reason = "not a dict"
-        if reason:
-            log_rejected("secure cookie", name, reason)
-        return None
-
-    def set_secure_cookie(self, name: str, value: Mapping[str, Any], **cookie_args: Any) -> None:
-        """Set a signed, timestamped cookie holding a JSON dict."""
-        if not isinstance(value, Mapping):
-            raise TypeError(f"secure cookies hold a dict, not {type(value).__name__}")
-        value = dict(value)
-        check_json(name, value)
-        self.set_cookie(name, self.runtime.keyring.sign(name, dumps(value)), **cookie_args)
-
-    # -- saving --------------------------------------------------------------
+    def _open_sessions(self) -> list[Opened]:
+        """This request's open sessions, the default one opened first: "this device"."""
+        self.get_session()
+        return list(self._sessions.values())
 
     def save_sessions(self, response: webob.Response) -> None:
         """Save every changed session and write the buffered cookies.
@@ -278,12 +193,11 @@ class SessionStore:
                 log.error("%s; the %r session was not saved", error, name)
                 continue
             if self.runtime.users is not None:
-                result = after_save(self, name, opened, result)
+                after_save(opened, result)
             if modified:
                 session.saved()
             if result.changes_cookie:
-                args = session_cookie_args(opened, session.max_age)
-                self._cookies[name] = (result.value, args)
+                self._cookies[name] = (result.value, opened.session_cookie_args())
             elif opened.adopted and session.to_record().is_empty():
                 self._cookies[name] = (None, opened.cookie_args)
         if self._sessions:
@@ -293,13 +207,6 @@ class SessionStore:
             # Kept, not cleared: a later save may be onto another response (an
             # abort() after a manual save) and that one must carry them too.
             write_cookies(response, self._cookies)
-
-
-def session_cookie_args(opened: _Opened, max_age: int | None) -> Mapping[str, Any]:
-    """The cookie attributes of a session, with its own ``set_max_age()`` choice."""
-    if max_age is None:
-        return opened.cookie_args
-    return {**opened.cookie_args, "max_age": None if max_age == BROWSER_SESSION else max_age}
 
 
 def get_store(request: webapp2.Request | None = None) -> SessionStore:
