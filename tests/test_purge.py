@@ -18,8 +18,8 @@ from google.cloud import datastore
 
 from tests.apps import SECRET
 from tipsessions import ConfigError
-from tipsessions.__main__ import ProgressBar, purge
 from tipsessions.backends import ServerBackend
+from tipsessions.commands import ProgressBar, purge
 from tipsessions.config import load_settings
 from tipsessions.record import Record
 from tipsessions.runtime import Runtime

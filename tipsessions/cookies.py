@@ -159,8 +159,7 @@ class Keyring:
 
     def unsign(self, cookie_name: str, value: str, max_age: float | None) -> tuple[bytes, float]:
         """The payload and when it was signed (seconds); :class:`BadCookie` if not valid."""
-        payload, issued, _ = self.verify(cookie_name, value, max_age)
-        return payload, issued
+        return self.verify(cookie_name, value, max_age)[:2]
 
     def verify(
         self, cookie_name: str, value: str, max_age: float | None = None
@@ -198,8 +197,7 @@ class Keyring:
 
     def decrypt(self, cookie_name: str, value: str, max_age: float | None) -> tuple[bytes, float]:
         """The payload and when it was sealed (seconds); :class:`BadCookie` if not valid."""
-        payload, issued, _ = self.open_sealed(cookie_name, value, max_age)
-        return payload, issued
+        return self.open_sealed(cookie_name, value, max_age)[:2]
 
     def open_sealed(
         self, cookie_name: str, value: str, max_age: float | None = None

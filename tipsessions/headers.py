@@ -152,31 +152,34 @@ def write_cookies(response: Any, cookies: CookieBuffer) -> None:
     )
 
 
-def _find(headers: list[tuple[str, str]], name: str) -> int:
+def _existing(
+    response: Any, name: str, added: tuple[str, str]
+) -> tuple[list[tuple[str, str]], int]:
+    """The header list, and the index of the header ``name`` (lower case) in it.
+
+    The index is -1 when there was no such header: ``added`` is then appended.
+    """
+    headers: list[tuple[str, str]] = response.headerlist
     for index, (key, _) in enumerate(headers):
         if key.lower() == name:
-            return index
-    return -1
+            return headers, index
+    headers.append(added)
+    return headers, -1
 
 
 def add_vary_cookie(response: Any) -> None:
     """Vary on ``Cookie``: the body may depend on the session, which depends on it."""
-    headers: list[tuple[str, str]] = response.headerlist
-    index = _find(headers, "vary")
-    if index < 0:
-        headers.append(("Vary", "Cookie"))
-        return
-    key, value = headers[index]
-    if "cookie" not in (token.strip().lower() for token in value.split(",")):
-        headers[index] = (key, f"{value}, Cookie" if value.strip() else "Cookie")
+    headers, index = _existing(response, "vary", ("Vary", "Cookie"))
+    if index >= 0:
+        key, value = headers[index]
+        if "cookie" not in (token.strip().lower() for token in value.split(",")):
+            headers[index] = (key, f"{value}, Cookie" if value.strip() else "Cookie")
 
 
 def make_private(response: Any) -> None:
     """``Cache-Control: private``, dropping ``public``: no shared cache keeps a cookie."""
-    headers: list[tuple[str, str]] = response.headerlist
-    index = _find(headers, "cache-control")
+    headers, index = _existing(response, "cache-control", ("Cache-Control", "private"))
     if index < 0:
-        headers.append(("Cache-Control", "private"))
         return
     key, value = headers[index]
     if '"' in value:

@@ -100,19 +100,15 @@ class Session(StrictAttributes, Flashes, TrackedDict):
         dict.clear(self)
         self._flashes.clear()
         self._transient.clear()
-        self.__dict__.update(
-            invalidated=True,
-            regenerate_requested=False,
-            new=True,
-            created=time.time(),
-            _max_age=None,
-            _max_age_changed=False,
-            _binding=None,
-            _binding_changed=False,
-            _flashes_added={},
-            _flashes_read={},
-        )
-        self._mark_clean()
+        self.invalidated = True
+        self.regenerate_requested = False
+        self.new = True
+        self.created = time.time()
+        self._max_age = None
+        self._max_age_changed = False
+        self._binding = None
+        self._binding_changed = False
+        self._mark_clean(_flashes_added={}, _flashes_read={})
 
     def set_max_age(self, seconds: int | None) -> None:
         """Choose how long this session lives, from this request on ("remember me").
@@ -221,8 +217,7 @@ class Session(StrictAttributes, Flashes, TrackedDict):
 
     def saved(self) -> None:
         """Called by the store after a save: the next save starts from here."""
-        self._mark_clean()
-        self.__dict__.update(
+        self._mark_clean(
             new=False,
             regenerate_requested=False,
             invalidated=False,
