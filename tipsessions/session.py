@@ -47,7 +47,7 @@ class Session(StrictAttributes, Flashes, TrackedDict):
 
     def __init__(self, record: Record | None = None, *, new: bool = True, degraded: bool = False):
         record = record if record is not None else Record(created=time.time())
-        super().__init__(record.data)
+        dict.__init__(self, record.data)
         # One update, not a dozen guarded assignments: this runs per session load.
         self.__dict__.update(
             new=new,
@@ -108,7 +108,9 @@ class Session(StrictAttributes, Flashes, TrackedDict):
         self._max_age_changed = False
         self._binding = None
         self._binding_changed = False
-        self._mark_clean(_flashes_added={}, _flashes_read={})
+        self._flashes_added = {}
+        self._flashes_read = {}
+        self._mark_clean()
 
     def set_max_age(self, seconds: int | None) -> None:
         """Choose how long this session lives, from this request on ("remember me").
@@ -217,7 +219,8 @@ class Session(StrictAttributes, Flashes, TrackedDict):
 
     def saved(self) -> None:
         """Called by the store after a save: the next save starts from here."""
-        self._mark_clean(
+        self._mark_clean()
+        self.__dict__.update(
             new=False,
             regenerate_requested=False,
             invalidated=False,

@@ -18,7 +18,6 @@ from typing import Any
 import webapp2
 import webob
 
-from . import signout
 from .backends.base import Lifetime
 from .config import check_cookie_name, check_seconds
 from .errors import BackendUnavailable, ConfigError, SessionConflict
@@ -29,6 +28,9 @@ from .plain_cookies import PlainCookies
 from .runtime import Runtime, lifetime_of
 from .session import Session
 from .signout import UserSession
+from .signout import revoke_session as _revoke_session
+from .signout import revoke_user as _revoke_user
+from .signout import user_sessions as _user_sessions
 from .users import admitted, after_save, attach
 
 log = logging.getLogger("tipsessions")
@@ -155,7 +157,7 @@ class SessionStore(PlainCookies):
 
     def user_sessions(self, user_id: str) -> list[UserSession]:
         """The user's live sessions, most recently used first, for a "your devices" page."""
-        return signout.user_sessions(self.runtime, self._open_sessions, user_id)
+        return _user_sessions(self.runtime, self._open_sessions, user_id)
 
     def revoke_user(self, user_id: str, keep_current: bool = False) -> int:
         """End every session of the user, cookie sessions included; return how many.
@@ -163,11 +165,11 @@ class SessionStore(PlainCookies):
         ``keep_current`` keeps this request's own session ("sign out my other
         devices").
         """
-        return signout.revoke_user(self.runtime, self._open_sessions, user_id, keep_current)
+        return _revoke_user(self.runtime, self._open_sessions, user_id, keep_current)
 
     def revoke_session(self, user_id: str, fingerprint: str) -> bool:
         """End one session of the user, named by its fingerprint; False if none was live."""
-        return signout.revoke_session(self.runtime, self._open_sessions, user_id, fingerprint)
+        return _revoke_session(self.runtime, self._open_sessions, user_id, fingerprint)
 
     def _open_sessions(self) -> list[Opened]:
         """This request's open sessions, the default one opened first: "this device"."""

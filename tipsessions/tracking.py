@@ -33,15 +33,12 @@ class TrackedDict(dict[str, Any]):
     _touched: set[str]
     _transient: dict[str, Any]
 
-    def _mark_clean(self, **state: Any) -> None:
-        """Take the current contents as the baseline changes are measured from.
-
-        ``state`` (the subclass's own attributes) is set in the same update.
-        """
+    def _mark_clean(self) -> None:
+        """Take the current contents as the baseline changes are measured from."""
         loaded = set(dict.keys(self))
         # Values handed out before are still held by the caller: copy them now.
         held = (self._pristine.keys() | self._touched) & loaded
-        self.__dict__.update(_loaded_keys=loaded, _pristine={}, _touched=set(), **state)
+        self.__dict__.update(_loaded_keys=loaded, _pristine={}, _touched=set())
         for key in held:
             self._expose(key, dict.__getitem__(self, key))
 
