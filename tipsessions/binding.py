@@ -2,7 +2,7 @@
 
 ``session.set_user(user_id)`` binds a session: its record then carries the
 user id, the user's revocation epoch at that moment and a fingerprint that
-names this one session in the user registry (see :mod:`tipsessions.users`).
+names this one session in the user registry (see :mod:`tipsessions.registry`).
 A cookie session carries the binding inside its signed or encrypted cookie,
 so it cannot be forged; a server-side one in its stored record. An unbound
 session stores nothing more.
