@@ -179,7 +179,10 @@ class ServerBackend(Backend):
         if handle.key is None:
             return self._create(cookie_name, handle, pending, lifetime, now)
         if pending.regenerate_requested:
-            return self._regenerate(cookie_name, handle, pending, lifetime, now)
+            old_key, handle.session_id, handle.key = handle.key, None, None
+            created = self._create(cookie_name, handle, pending, lifetime, now)
+            self._retire(old_key, lifetime.regenerate_grace)
+            return created if created.changes_cookie else EXPIRE_COOKIE
         changes = pending.changes() if pending.modified else ChangeSet()
         ttl = self.ttl(lifetime, pending.created, now)
         window = self.idle_window(lifetime)
@@ -231,23 +234,12 @@ class ServerBackend(Backend):
         self.put(key, record, ttl)
         return session_id, key
 
-    def _regenerate(
-        self,
-        cookie_name: str,
-        handle: ServerHandle,
-        pending: Pending,
-        lifetime: Lifetime,
-        now: float,
-    ) -> SaveResult:
-        old_key = handle.key
-        assert old_key is not None
-        handle.session_id = handle.key = None
-        result = self._create(cookie_name, handle, pending, lifetime, now)
-        if lifetime.regenerate_grace:
-            self.put(old_key, Record(tombstone=True), lifetime.regenerate_grace)
+    def _retire(self, key: str, grace: int) -> None:
+        """Leave a tombstone where a regenerated id was, for ``grace`` seconds, or delete it."""
+        if grace:
+            self.put(key, Record(tombstone=True), grace)
         else:
-            self.delete(old_key)
-        return result if result.changes_cookie else EXPIRE_COOKIE
+            self.delete(key)
 
     def _issue(self, cookie_name: str, handle: ServerHandle, now: float) -> SaveResult:
         assert handle.session_id is not None
