@@ -18,12 +18,13 @@ from typing import Any
 #: Longest user id accepted: it travels in every cookie of a bound cookie session.
 MAX_USER_ID = 256
 
-_FINGERPRINT = re.compile(r"[A-Za-z0-9_-]{8}")
+_FINGERPRINT = re.compile(r"[0-9a-f]{8}")
 
 
 def new_fingerprint() -> str:
-    """48 random bits, URL-safe: unique among one user's sessions, and shown to them."""
-    return secrets.token_urlsafe(6)
+    """32 random bits: unique among one user's sessions, and shown to them."""
+    # Hex, so that none starts with "-" and reads as an option on a command line.
+    return secrets.token_hex(4)
 
 
 def is_fingerprint(value: Any) -> bool:
