@@ -40,16 +40,21 @@ _RECORD_DEPTH = MAX_DEPTH + 4
 #: interpreter's digit limit (``sys.get_int_max_str_digits``, 4300 by default).
 _SAFE_INT_BITS = 4000
 
-#: What may decode into a value JSON cannot write back: a surrogate escape
-#: (perhaps unpaired), or a number that may overflow a float (infinity).
-_SUSPECT = re.compile(r"\\u[dD][89a-fA-F]|\d{309}|[eE][+-]?\d{3}")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError("a number too large for a float")
+    return number
 
 
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-_DECODER: Any = json.JSONDecoder(parse_constant=_no_constants)
+_DECODER: Any = json.JSONDecoder(parse_float=_finite_float, parse_constant=_no_constants)
 _SCAN = _DECODER.scan_once
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
@@ -77,13 +82,13 @@ def decode_json(raw: bytes | str) -> Any:
     # Counting brackets is far cheaper than walking, and bounds the depth.
     if text.count("[") + text.count("{") > _RECORD_DEPTH and _depth(value) > _RECORD_DEPTH:
         raise ValueError("nested too deeply")
-    # One scan instead of a Python call per float: only a suspect text is
-    # written back to see whether it can be.
-    if _SUSPECT.search(text):
+    # A search for the escape first: a regex scan of every record would cost
+    # more than the rest of the decoding.
+    if "\\u" in text and _SURROGATE_ESCAPE.search(text):
         try:
             dumps(value)
         except SerializationError:
-            raise ValueError("a lone surrogate or a number out of range") from None
+            raise ValueError("a lone surrogate") from None
     return value
 
 
