@@ -30,7 +30,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
@@ -875,3 +875,15 @@ class FlakyProxy:
                 self._sockets.discard(source)
             with contextlib.suppress(OSError):
                 source.close()
+
+
+@contextlib.contextmanager
+def memcached_nodes(count: int, log_dir: Path) -> Iterator[list[ServerProcess]]:
+    """``count`` memcached of the caller's own, each killed when the block ends."""
+    with contextlib.ExitStack() as stack:
+        nodes = []
+        for _ in range(count):
+            node = start_on_free_port(memcached_server, log_dir)
+            stack.callback(node.kill)
+            nodes.append(node)
+        yield nodes

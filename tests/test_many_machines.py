@@ -16,7 +16,6 @@ from __future__ import annotations
 import secrets
 import threading
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ from tests.multiprocess import (
     measure_continuity,
     measure_lost_writes,
 )
-from tests.servers import RedisCluster, SentinelGroup, ServerProcess, start_on_free_port
+from tests.servers import RedisCluster, SentinelGroup, ServerProcess
 from tipsessions.backends.server import storage_digest
 from tipsessions.cookies import Keyring
 
@@ -68,12 +67,7 @@ def redis_options(url: str, prefix: str, **topology: Any) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def memcached_pool(server_log_dir: Path) -> Iterator[list[ServerProcess]]:
     """Three memcached of this module's own: one is killed and brought back."""
-    with ExitStack() as stack:
-        pool = []
-        for _ in range(3):
-            node = start_on_free_port(servers.memcached_server, server_log_dir)
-            stack.callback(node.kill)
-            pool.append(node)
+    with servers.memcached_nodes(3, server_log_dir) as pool:
         yield pool
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from pymemcache.client.base import Client
 
 from tests import servers
 from tests.apps import build_backend
-from tests.servers import ServerProcess, start_on_free_port
+from tests.servers import ServerProcess
 from tipsessions.backends.server import new_session_id
 from tipsessions.record import Record
 
@@ -27,12 +26,7 @@ SESSIONS = 300
 
 @pytest.fixture
 def four_nodes(server_log_dir: Path) -> Iterator[list[ServerProcess]]:
-    with ExitStack() as stack:
-        nodes = []
-        for _ in range(4):
-            node = start_on_free_port(servers.memcached_server, server_log_dir)
-            stack.callback(node.kill)
-            nodes.append(node)
+    with servers.memcached_nodes(4, server_log_dir) as nodes:
         yield nodes
 
 
