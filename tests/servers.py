@@ -887,3 +887,14 @@ def memcached_nodes(count: int, log_dir: Path) -> Iterator[list[ServerProcess]]:
             stack.callback(node.kill)
             nodes.append(node)
         yield nodes
+
+
+def memcached_holds(node: ServerProcess, key: str) -> bool:
+    """Whether the memcached ``node`` has an item under ``key``, asked directly."""
+    from pymemcache.client.base import Client
+
+    client = Client(node.address, connect_timeout=1, timeout=1)
+    try:
+        return client.get(key) is not None
+    finally:
+        client.close()

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pymemcache.client.base import Client
 
 from tests import servers
 from tests.apps import SECRET
@@ -32,7 +31,7 @@ from tests.multiprocess import (
     measure_continuity,
     measure_lost_writes,
 )
-from tests.servers import RedisCluster, SentinelGroup, ServerProcess
+from tests.servers import RedisCluster, SentinelGroup, ServerProcess, memcached_holds
 from tipsessions.backends.server import storage_digest
 from tipsessions.cookies import Keyring
 
@@ -134,14 +133,6 @@ def storage_key(visitor: Visitor, backend: str, prefix: str) -> str:
     return prefix + storage_digest(session_id.decode())
 
 
-def holds(node: ServerProcess, key: str) -> bool:
-    client = Client(node.address, connect_timeout=1, timeout=1)
-    try:
-        return client.get(key) is not None
-    finally:
-        client.close()
-
-
 def test_new_visitors_are_served_while_a_memcached_node_is_down(
     pair: AppPair,
     memcached_pool: list[ServerProcess],
@@ -153,7 +144,7 @@ def test_new_visitors_are_served_while_a_memcached_node_is_down(
     for visitor in visitors:
         assert visitor.get("/memcache/count").status == 200
     down = memcached_pool[2]
-    stranded = [v for v in visitors if holds(down, storage_key(v, "memcache", prefix))]
+    stranded = [v for v in visitors if memcached_holds(down, storage_key(v, "memcache", prefix))]
     assert 0 < len(stranded) < len(visitors)
 
     down.kill()

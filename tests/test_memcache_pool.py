@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pymemcache.client.base import Client
 
 from tests import servers
 from tests.apps import build_backend
-from tests.servers import ServerProcess
+from tests.servers import ServerProcess, memcached_holds
 from tipsessions.backends.server import new_session_id
 from tipsessions.record import Record
 
@@ -28,14 +27,6 @@ SESSIONS = 300
 def four_nodes(server_log_dir: Path) -> Iterator[list[ServerProcess]]:
     with servers.memcached_nodes(4, server_log_dir) as nodes:
         yield nodes
-
-
-def holds(node: ServerProcess, key: str) -> bool:
-    client = Client(node.address, connect_timeout=1, timeout=1)
-    try:
-        return client.get(key) is not None
-    finally:
-        client.close()
 
 
 def test_resizing_the_pool_moves_about_one_session_in_n(
@@ -60,5 +51,5 @@ def test_resizing_the_pool_moves_about_one_session_in_n(
     # Binomial spread around 1/4: four standard deviations either way.
     assert 0.15 <= grow <= 0.35
     # A server that leaves takes exactly its own sessions, and no other moves.
-    assert set(lost_to_gone) == {key for key in keys if holds(four_nodes[2], key)}
+    assert set(lost_to_gone) == {key for key in keys if memcached_holds(four_nodes[2], key)}
     assert 0.2 <= shrink <= 0.47
