@@ -14,7 +14,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import against, chart, http, measure, servers, targets, trips
+from . import affinity, against, chart, http, measure, servers, targets, trips
 from .analysis import Samples
 from .apps import Context
 from .report import Run, machine_facts, overhead_table, render, targets_table
@@ -63,6 +63,7 @@ def main() -> None:
     def step(text: str) -> None:
         print(f"[{time.monotonic() - started:5.0f} s] {text}", file=sys.stderr, flush=True)
 
+    affinity.become_coordinator()
     with ExitStack() as stack:
         step(f"starting memcached, redis-server and the Datastore emulator (logs in {log_dir})")
         addresses = stack.enter_context(servers.running(log_dir))

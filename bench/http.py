@@ -26,6 +26,7 @@ from tests.servers import (
     start_on_free_port,
 )
 
+from . import affinity
 from .measure import Worker
 from .stats import Figure, summarize
 
@@ -56,7 +57,7 @@ def _gunicorn(checkout: Path, key: str, log_dir: Path, port: int | None) -> Serv
     command.append(f"bench.apps:http_app({key!r})")
     return ServerProcess(
         f"gunicorn {key}",
-        command,
+        affinity.on_measuring_core(command),
         accepts_connections,
         port,
         log_dir / f"gunicorn-{key.replace(':', '-')}.log",

@@ -19,6 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from . import affinity
 from .apps import Context
 
 CellRef = tuple[str, str]
@@ -47,7 +48,11 @@ class Worker:
         if tipsessions_root is not None:
             command += ["--tipsessions-root", str(tipsessions_root)]
         self.process = subprocess.Popen(
-            command, cwd=checkout, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            affinity.on_measuring_core(command),
+            cwd=checkout,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         hello = self.call(op="hello")
         self.tipsessions_file: str = hello["tipsessions"]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import affinity
 from .analysis import Samples, median_ratio
 from .apps import BOUND, PEERS, TIPSESSIONS, VARIANTS
 from .http import HttpRow
@@ -394,7 +395,7 @@ def render(run: Run, facts: list[tuple[str, str]], chart_name: str) -> str:
         f"in a new random order. Overheads subtract the bare framework's time on the same page in "
         f"the same round; ratios are taken round by round; tables show the median and the "
         f"interquartile range across rounds. Payloads: small `{{'user_id': 42, 'name': 'alice', "
-        f"'cart': [1, 2, 3]}}`, large about 2 KB of JSON.",
+        f"'cart': [1, 2, 3]}}`, large about 2 KB of JSON. " + affinity.describe(),
         "## Notes",
         "\n".join(f"- {note}" for note in _notes(run)),
     ]
