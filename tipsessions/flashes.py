@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .record import FlashEntry, check_json, new_flash_id
+from .json_values import check_json
+from .record import FlashEntry, new_flash_id
 
 
 class Flashes:

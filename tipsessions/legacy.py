@@ -29,7 +29,8 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .record import Record, decode_json, new_flash_id
+from .json_values import decode_json
+from .record import Record, new_flash_id
 
 if TYPE_CHECKING:
     from .backends.base import Lifetime

@@ -17,7 +17,7 @@ from .backends.base import log_rejected
 from .config import Settings, check_cookie_name, merge_cookie_args
 from .cookies import BadCookie
 from .headers import cookie_values
-from .record import check_json, decode_json, dumps
+from .json_values import check_json, decode_json, dumps
 from .runtime import Runtime
 
 # RFC 6265's cookie-octets: anything else (a space, a comma, a semicolon, a

@@ -17,7 +17,8 @@ from .attributes import StrictAttributes
 from .binding import Binding
 from .errors import ConfigError
 from .flashes import Flashes
-from .record import BROWSER_SESSION, ChangeSet, Record, check_json
+from .json_values import check_json
+from .record import BROWSER_SESSION, ChangeSet, Record
 from .tracking import TrackedDict
 
 

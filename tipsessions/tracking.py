@@ -12,7 +12,7 @@ import json
 from collections.abc import ItemsView, Iterator, Mapping, ValuesView
 from typing import Any, TypeVar
 
-from .record import check_json
+from .json_values import check_json
 
 _MISSING: Any = object()
 _Self = TypeVar("_Self", bound="TrackedDict")

@@ -26,7 +26,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..binding import Binding
-from ..record import ChangeSet, FlashEntry, Record, decode_json, dumps
+from ..json_values import decode_json, dumps
+from ..record import ChangeSet, FlashEntry, Record
 
 # ARGV: ttl, the number of fields to delete, of values to set and of flashes
 # to add, then the fields to delete, the (field, value) pairs to set and the
