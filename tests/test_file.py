@@ -317,6 +317,39 @@ def test_a_temporary_file_whose_writer_still_holds_it_is_kept(folder: Path) -> N
     assert not writing.exists()
 
 
+def test_an_orphan_made_after_a_sweep_goes_with_the_first_save_once_it_is_due(
+    folder: Path,
+) -> None:
+    backend = make_backend(path=str(folder), lock_timeout=0.2)
+    backend.put(new_key(), record(a=1), TTL)
+    orphan = folder / ".tip-tmp" / "w-died-just-now"
+    orphan.write_bytes(b"{")  # no writer holds it
+    backend.put(new_key(), record(a=1), TTL)
+    assert orphan.exists()  # not older than the lock timeout yet
+    time.sleep(0.3)
+    backend.put(new_key(), record(a=1), TTL)
+    assert not orphan.exists()
+
+
+def test_saves_scan_for_orphans_only_when_one_could_have_come_due(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tipsessions.backends.file as file_module
+
+    scans = []
+    original = file_module.sweep
+
+    def counted(*args: Any, **kwargs: Any) -> float:
+        scans.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(file_module, "sweep", counted)
+    backend = make_backend(path=str(folder), lock_timeout=10)
+    for _ in range(20):
+        backend.put(new_key(), record(a=1), TTL)
+    assert len(scans) == 1
+
+
 def test_under_degrade_a_lock_timeout_is_an_outage(
     folder: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -9,8 +9,9 @@ there). How it locks and writes is in :mod:`~tipsessions.backends.file_io`.
   is built, so no key reaches outside the folder.
 * **Expiry is the mtime.** A touch is one ``os.utime``, and a file whose
   mtime has passed reads as missing until ``purge`` deletes it.
-* **Temporary files** live in ``.tip-tmp``, where every save and ``purge``
-  find the orphans of writers that died mid-write.
+* **Temporary files** live in ``.tip-tmp``, where saves and ``purge`` find
+  the orphans of writers that died mid-write. A save looks only once one
+  could have come due, so most saves skip the scan.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class FileBackend(RecordBackend):
         self._prefix, self._suffix = self.options.filename_template.split("%s")
         self.temp_path = os.path.join(self.path, _TEMP_FOLDER)
         self._locks = StripedLocks(name, self.path, self.options.lock_timeout)
+        self._sweep_due = 0.0
 
     def _file(self, key: str) -> str:
         if not _KEY.fullmatch(key):
@@ -97,7 +99,8 @@ class FileBackend(RecordBackend):
         path = self._file(key)
         with self._disk():
             write_whole(path, raw, time.time() + ttl, self.temp_path)
-        sweep(self.temp_path, self.options.lock_timeout)
+        if time.time() >= self._sweep_due:
+            self._sweep_due = sweep(self.temp_path, self.options.lock_timeout)
 
     def remove(self, key: str, version: Any) -> None:
         path = self._file(key)

@@ -14,7 +14,8 @@
 * **Orphans.** A writer killed mid-write leaves its temporary file. Writers
   hold an ``flock`` on theirs, which dies with them: a temporary file older
   than the lock timeout (by its ctime, which ``utime`` cannot set back) whose
-  lock is free is an orphan for certain.
+  lock is free is an orphan for certain. A sweep tells when the next one
+  could find anything, so saves scan the folder only then, not every time.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from ..errors import BackendUnavailable, SessionConflict
 _T = TypeVar("_T")
 _LOCK_PREFIX = ".tip-lock-"
 _LOCK_FLAGS = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+#: Seconds a file's ctime may lag ``time.time()``; far more than a kernel tick.
+_CTIME_SLACK = 0.05
 
 
 class StripedLocks:
@@ -90,22 +93,37 @@ def write_whole(path: str, raw: bytes, expires: float, temp_folder: str) -> None
         raise
 
 
-def sweep(folder: str, older_than: float, prefix: str = "") -> None:
-    """Remove the temporary files in ``folder`` whose writer is gone.
+def sweep(folder: str, older_than: float, prefix: str = "") -> float:
+    """Remove the temporary files in ``folder`` whose writer is gone; return when to look again.
+
+    A file becomes an orphan candidate ``older_than`` seconds after its
+    ctime. Every file this scan saw is either removed or has a ctime here,
+    and a file made after the scan has a later one, so until the returned
+    time no candidate can exist that this scan did not already consider.
 
     Best effort: one that another process removes first, or that cannot be
     removed, is left to the next sweep.
     """
-    cutoff = time.time() - older_than
+    now = time.time()
+    # ctime comes from the kernel's coarse clock, a tick behind time.time().
+    due = now - _CTIME_SLACK + older_than
     try:
         with os.scandir(folder) as entries:
             found = [entry for entry in entries if entry.name.startswith(prefix)]
     except OSError:
-        return
+        return now
     for entry in found:
-        with suppress(OSError):
-            if entry.stat(follow_symlinks=False).st_ctime < cutoff:
-                _remove_orphan(entry.path)
+        try:
+            changed = entry.stat(follow_symlinks=False).st_ctime
+            if changed >= now - older_than:
+                due = min(due, changed + older_than)
+                continue
+            _remove_orphan(entry.path)
+        except FileNotFoundError:
+            continue  # renamed by its writer, or removed by another sweep
+        except OSError:
+            due = now  # its writer still holds it, or it cannot go: look again next time
+    return due
 
 
 def creating(folder: str, create: Callable[[], _T]) -> _T:
