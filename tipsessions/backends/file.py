@@ -97,9 +97,10 @@ class FileBackend(RecordBackend):
 
     def set(self, key: str, raw: bytes, ttl: int, version: Any) -> None:
         path = self._file(key)
+        now = time.time()
         with self._disk():
-            write_whole(path, raw, time.time() + ttl, self.temp_path)
-        if time.time() >= self._sweep_due:
+            write_whole(path, raw, now + ttl, self.temp_path)
+        if now >= self._sweep_due:
             self._sweep_due = sweep(self.temp_path, self.options.lock_timeout)
 
     def remove(self, key: str, version: Any) -> None:
